@@ -1,0 +1,480 @@
+//! The transition function: what one instruction does, written once against [`Access`].
+//!
+//! The stepping machine implements [`Access`] over its full state; the one-step proof verifier
+//! implements it over the partial state a proof reveals, and the prover over a recording wrapper.
+//! All three therefore execute literally the same instruction semantics (the Cartesi pattern of a
+//! step function generic over its state access), so prover and verifier cannot drift apart.
+
+use crate::instr::{BULK_CHUNK, Branch, LoadKind, Op, StoreKind, TABLE_CHUNK};
+use crate::num;
+use crate::simd;
+use crate::trap::TrapCode;
+use crate::value::{NULL_REF, Slot, ref_to_slot, slot_to_ref};
+
+/// Why an instruction did not complete normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault<E> {
+    /// The instruction traps: a final state.
+    Trap(TrapCode),
+    /// The state access itself failed (for a verifier: the proof lacks or contradicts data).
+    Access(E),
+}
+
+impl<E> From<TrapCode> for Fault<E> {
+    fn from(t: TrapCode) -> Self {
+        Fault::Trap(t)
+    }
+}
+
+/// Result of a state access.
+pub type Acc<T, E> = Result<T, Fault<E>>;
+
+/// Everything an instruction may read or change. Addresses are store addresses.
+pub trait Access {
+    /// Access failure type (`Infallible` for the full machine).
+    type Error;
+    /// Index of the instruction being executed.
+    fn pc(&self) -> u32;
+    /// Sets the index of the next instruction of the current function.
+    fn jump(&mut self, pc: u32);
+    /// Pops the top operand of the current frame.
+    fn pop(&mut self) -> Acc<Slot, Self::Error>;
+    /// Pushes an operand.
+    fn push(&mut self, v: Slot) -> Acc<(), Self::Error>;
+    /// A stack whose last `n` entries are the top `n` operands, for pure stack instructions
+    /// (numeric and SIMD) that pop at most `n` and push at most one.
+    fn operands(&mut self, n: usize) -> Acc<&mut Vec<Slot>, Self::Error>;
+    /// Keeps the top `keep` operands, drops `drop` beneath them, continues at `target`.
+    fn branch(&mut self, b: Branch) -> Acc<(), Self::Error>;
+    /// Local `i` of the current frame.
+    fn local(&mut self, i: u32) -> Acc<Slot, Self::Error>;
+    /// Sets local `i` of the current frame.
+    fn set_local(&mut self, i: u32, v: Slot) -> Acc<(), Self::Error>;
+    /// A global.
+    fn global(&mut self, g: u32) -> Acc<Slot, Self::Error>;
+    /// Sets a global.
+    fn set_global(&mut self, g: u32, v: Slot) -> Acc<(), Self::Error>;
+    /// Size of memory `m` in pages.
+    fn mem_pages(&mut self, m: u32) -> Acc<u32, Self::Error>;
+    /// Reads `out.len()` bytes (bounds already checked by the caller).
+    fn mem_read(&mut self, m: u32, addr: u64, out: &mut [u8]) -> Acc<(), Self::Error>;
+    /// Writes bytes (bounds already checked by the caller).
+    fn mem_write(&mut self, m: u32, addr: u64, data: &[u8]) -> Acc<(), Self::Error>;
+    /// Grows memory `m`; the old size in pages, or `None`.
+    fn mem_grow(&mut self, m: u32, delta: u32) -> Acc<Option<u32>, Self::Error>;
+    /// Size of table `t`.
+    fn table_size(&mut self, t: u32) -> Acc<u32, Self::Error>;
+    /// Element `i` of table `t` (bounds already checked).
+    fn table_get(&mut self, t: u32, i: u32) -> Acc<Slot, Self::Error>;
+    /// Sets element `i` of table `t` (bounds already checked).
+    fn table_set(&mut self, t: u32, i: u32, v: Slot) -> Acc<(), Self::Error>;
+    /// Grows table `t` by `n` elements set to `init`; the old size, or `None`.
+    fn table_grow(&mut self, t: u32, n: u32, init: Slot) -> Acc<Option<u32>, Self::Error>;
+    /// Length of data segment `d` (0 once dropped).
+    fn data_len(&mut self, d: u32) -> Acc<u32, Self::Error>;
+    /// Reads bytes of data segment `d` (bounds already checked).
+    fn data_read(&mut self, d: u32, offset: u32, out: &mut [u8]) -> Acc<(), Self::Error>;
+    /// Drops data segment `d`.
+    fn data_drop(&mut self, d: u32) -> Acc<(), Self::Error>;
+    /// Length of element segment `e` (0 once dropped).
+    fn elem_len(&mut self, e: u32) -> Acc<u32, Self::Error>;
+    /// Item `i` of element segment `e` (bounds already checked).
+    fn elem_get(&mut self, e: u32, i: u32) -> Acc<Slot, Self::Error>;
+    /// Drops element segment `e`.
+    fn elem_drop(&mut self, e: u32) -> Acc<(), Self::Error>;
+    /// Canonical type id of function `f`.
+    fn func_type_id(&mut self, f: u32) -> Acc<u32, Self::Error>;
+    /// Calls function `f` (wasm or host), with its arguments on the operand stack.
+    fn call(&mut self, f: u32) -> Acc<(), Self::Error>;
+    /// Returns from the current function with its top `results` operands.
+    fn ret(&mut self, results: u32) -> Acc<(), Self::Error>;
+}
+
+/// The size `memory.grow` by `delta` pages leads to, or `None` (the wasm result -1): within the
+/// declared maximum, the machine limit and the 4 GiB address space.
+pub fn memory_grow_to(old: u32, delta: u32, max: Option<u32>, limit: u32) -> Option<u32> {
+    let new = old.checked_add(delta)?;
+    let cap = max.unwrap_or(u32::MAX).min(limit).min(65_536);
+    (new <= cap).then_some(new)
+}
+
+/// The size `table.grow` by `delta` elements leads to, or `None` (the wasm result -1).
+pub fn table_grow_to(old: u32, delta: u32, max: Option<u32>, limit: u32) -> Option<u32> {
+    let new = old.checked_add(delta)?;
+    (new <= max.unwrap_or(u32::MAX).min(limit)).then_some(new)
+}
+
+/// How many operands a numeric instruction pops.
+pub fn num_arity(op: crate::instr::NumOp) -> usize {
+    use crate::instr::NumOp::*;
+    match op {
+        I32Eqz | I64Eqz | I32Clz | I32Ctz | I32Popcnt | I64Clz | I64Ctz | I64Popcnt | F32Abs | F32Neg
+        | F32Ceil | F32Floor | F32Trunc | F32Nearest | F32Sqrt | F64Abs | F64Neg | F64Ceil | F64Floor
+        | F64Trunc | F64Nearest | F64Sqrt | I32WrapI64 | I32TruncF32S | I32TruncF32U | I32TruncF64S
+        | I32TruncF64U | I64ExtendI32S | I64ExtendI32U | I64TruncF32S | I64TruncF32U | I64TruncF64S
+        | I64TruncF64U | F32ConvertI32S | F32ConvertI32U | F32ConvertI64S | F32ConvertI64U
+        | F32DemoteF64 | F64ConvertI32S | F64ConvertI32U | F64ConvertI64S | F64ConvertI64U
+        | F64PromoteF32 | I32ReinterpretF32 | I64ReinterpretF64 | F32ReinterpretI32
+        | F64ReinterpretI64 | I32Extend8S | I32Extend16S | I64Extend8S | I64Extend16S | I64Extend32S
+        | I32TruncSatF32S | I32TruncSatF32U | I32TruncSatF64S | I32TruncSatF64U | I64TruncSatF32S
+        | I64TruncSatF32U | I64TruncSatF64S | I64TruncSatF64U => 1,
+        _ => 2,
+    }
+}
+
+#[inline]
+fn ea<A: Access>(a: &mut A, offset: u32) -> Acc<u64, A::Error> {
+    Ok(a.pop()? as u32 as u64 + offset as u64)
+}
+
+#[inline]
+fn check_mem<A: Access>(a: &mut A, m: u32, addr: u64, len: u64) -> Acc<(), A::Error> {
+    let size = a.mem_pages(m)? as u64 * crate::memory::WASM_PAGE;
+    match addr.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Fault::Trap(TrapCode::MemoryOutOfBounds)),
+    }
+}
+
+#[inline]
+fn read<A: Access, const N: usize>(a: &mut A, m: u32, addr: u64) -> Acc<[u8; N], A::Error> {
+    check_mem(a, m, addr, N as u64)?;
+    let mut out = [0u8; N];
+    a.mem_read(m, addr, &mut out)?;
+    Ok(out)
+}
+
+fn load<A: Access>(a: &mut A, kind: LoadKind, m: u32, offset: u32) -> Acc<(), A::Error> {
+    use LoadKind::*;
+    let addr = ea(a, offset)?;
+    let v: Slot = match kind {
+        I32 => u32::from_le_bytes(read::<A, 4>(a, m, addr)?) as Slot,
+        I64 => u64::from_le_bytes(read::<A, 8>(a, m, addr)?) as Slot,
+        I32_8S => read::<A, 1>(a, m, addr)?[0] as i8 as i32 as u32 as Slot,
+        I32_8U | I64_8U => read::<A, 1>(a, m, addr)?[0] as Slot,
+        I32_16S => i16::from_le_bytes(read::<A, 2>(a, m, addr)?) as i32 as u32 as Slot,
+        I32_16U | I64_16U => u16::from_le_bytes(read::<A, 2>(a, m, addr)?) as Slot,
+        I64_8S => read::<A, 1>(a, m, addr)?[0] as i8 as i64 as u64 as Slot,
+        I64_16S => i16::from_le_bytes(read::<A, 2>(a, m, addr)?) as i64 as u64 as Slot,
+        I64_32S => i32::from_le_bytes(read::<A, 4>(a, m, addr)?) as i64 as u64 as Slot,
+        I64_32U => u32::from_le_bytes(read::<A, 4>(a, m, addr)?) as Slot,
+        V128 => u128::from_le_bytes(read::<A, 16>(a, m, addr)?),
+        V128_8x8S | V128_8x8U => {
+            let b = read::<A, 8>(a, m, addr)?;
+            let mut out = [0u8; 16];
+            for i in 0..8 {
+                let w = if kind == V128_8x8S { b[i] as i8 as i16 as u16 } else { b[i] as u16 };
+                out[2 * i..2 * i + 2].copy_from_slice(&w.to_le_bytes());
+            }
+            u128::from_le_bytes(out)
+        }
+        V128_16x4S | V128_16x4U => {
+            let b = read::<A, 8>(a, m, addr)?;
+            let mut out = [0u8; 16];
+            for i in 0..4 {
+                let h = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+                let w = if kind == V128_16x4S { h as i16 as i32 as u32 } else { h as u32 };
+                out[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            u128::from_le_bytes(out)
+        }
+        V128_32x2S | V128_32x2U => {
+            let b = read::<A, 8>(a, m, addr)?;
+            let mut out = [0u8; 16];
+            for i in 0..2 {
+                let h = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+                let w = if kind == V128_32x2S { h as i32 as i64 as u64 } else { h as u64 };
+                out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            u128::from_le_bytes(out)
+        }
+        V128Splat8 => u128::from_le_bytes([read::<A, 1>(a, m, addr)?[0]; 16]),
+        V128Splat16 => {
+            let b = read::<A, 2>(a, m, addr)?;
+            u128::from_le_bytes(core::array::from_fn(|i| b[i % 2]))
+        }
+        V128Splat32 => {
+            let b = read::<A, 4>(a, m, addr)?;
+            u128::from_le_bytes(core::array::from_fn(|i| b[i % 4]))
+        }
+        V128Splat64 => {
+            let b = read::<A, 8>(a, m, addr)?;
+            u128::from_le_bytes(core::array::from_fn(|i| b[i % 8]))
+        }
+        V128Zero32 => u32::from_le_bytes(read::<A, 4>(a, m, addr)?) as Slot,
+        V128Zero64 => u64::from_le_bytes(read::<A, 8>(a, m, addr)?) as Slot,
+    };
+    a.push(v)
+}
+
+fn store<A: Access>(a: &mut A, kind: StoreKind, m: u32, offset: u32) -> Acc<(), A::Error> {
+    let v = a.pop()?;
+    let addr = ea(a, offset)?;
+    let n = match kind {
+        StoreKind::B1 => 1,
+        StoreKind::B2 => 2,
+        StoreKind::B4 => 4,
+        StoreKind::B8 => 8,
+        StoreKind::B16 => 16,
+    };
+    check_mem(a, m, addr, n as u64)?;
+    a.mem_write(m, addr, &v.to_le_bytes()[..n])
+}
+
+/// Pops the three operands of a bulk instruction: (destination, middle operand, count).
+#[inline]
+fn bulk_operands<A: Access>(a: &mut A) -> Acc<(u32, Slot, u32), A::Error> {
+    let n = a.pop()? as u32;
+    let mid = a.pop()?;
+    let d = a.pop()? as u32;
+    Ok((d, mid, n))
+}
+
+/// After one chunk of a bulk instruction: if work remains, push the advanced operands back and
+/// stay on this instruction; otherwise the instruction is complete (pc already advanced).
+#[inline]
+fn bulk_continue<A: Access>(a: &mut A, pc: u32, d: u32, mid: Slot, n: u32) -> Acc<(), A::Error> {
+    if n > 0 {
+        a.push(d as Slot)?;
+        a.push(mid)?;
+        a.push(n as Slot)?;
+        a.jump(pc);
+    }
+    Ok(())
+}
+
+/// Executes `op`, the instruction at `a.pc()`: the machine's one-step transition function.
+#[inline]
+pub fn exec_op<A: Access>(a: &mut A, op: Op) -> Acc<(), A::Error> {
+    let pc = a.pc();
+    a.jump(pc + 1);
+    match op {
+        Op::Unreachable => return Err(Fault::Trap(TrapCode::Unreachable)),
+        Op::Nop => {}
+        Op::Br(b) => a.branch(b)?,
+        Op::BrIf(b) => {
+            if a.pop()? as u32 != 0 {
+                a.branch(b)?;
+            }
+        }
+        Op::BrUnless(target) => {
+            if a.pop()? as u32 == 0 {
+                a.jump(target);
+            }
+        }
+        Op::BrTable { len } => {
+            let i = a.pop()? as u32;
+            a.jump(pc + 1 + i.min(len));
+        }
+        Op::Return { results } => a.ret(results)?,
+        Op::Call(f) => a.call(f)?,
+        Op::CallIndirect { type_id, table } => {
+            let i = a.pop()? as u32;
+            if i >= a.table_size(table)? {
+                return Err(Fault::Trap(TrapCode::UndefinedElement));
+            }
+            let f = slot_to_ref(a.table_get(table, i)?).ok_or(TrapCode::UninitializedElement)?;
+            if a.func_type_id(f)? != type_id {
+                return Err(Fault::Trap(TrapCode::IndirectCallTypeMismatch));
+            }
+            a.call(f)?;
+        }
+        Op::Drop => {
+            a.pop()?;
+        }
+        Op::Select => {
+            let c = a.pop()? as u32;
+            let b = a.pop()?;
+            let v = a.pop()?;
+            a.push(if c != 0 { v } else { b })?;
+        }
+        Op::LocalGet(i) => {
+            let v = a.local(i)?;
+            a.push(v)?;
+        }
+        Op::LocalSet(i) => {
+            let v = a.pop()?;
+            a.set_local(i, v)?;
+        }
+        Op::LocalTee(i) => {
+            let v = a.pop()?;
+            a.set_local(i, v)?;
+            a.push(v)?;
+        }
+        Op::GlobalGet(g) => {
+            let v = a.global(g)?;
+            a.push(v)?;
+        }
+        Op::GlobalSet(g) => {
+            let v = a.pop()?;
+            a.set_global(g, v)?;
+        }
+        Op::Load { kind, mem, offset } => load(a, kind, mem, offset)?,
+        Op::Store { kind, mem, offset } => store(a, kind, mem, offset)?,
+        Op::LoadLane { bytes, lane, mem, offset } => {
+            let v = a.pop()?;
+            let addr = ea(a, offset)?;
+            let n = bytes as usize;
+            check_mem(a, mem, addr, n as u64)?;
+            let mut buf = [0u8; 8];
+            a.mem_read(mem, addr, &mut buf[..n])?;
+            let mut out = v.to_le_bytes();
+            let at = lane as usize * n;
+            out[at..at + n].copy_from_slice(&buf[..n]);
+            a.push(u128::from_le_bytes(out))?;
+        }
+        Op::StoreLane { bytes, lane, mem, offset } => {
+            let v = a.pop()?;
+            let addr = ea(a, offset)?;
+            let n = bytes as usize;
+            check_mem(a, mem, addr, n as u64)?;
+            let at = lane as usize * n;
+            a.mem_write(mem, addr, &v.to_le_bytes()[at..at + n])?;
+        }
+        Op::MemorySize(m) => {
+            let p = a.mem_pages(m)?;
+            a.push(p as Slot)?;
+        }
+        Op::MemoryGrow(m) => {
+            let delta = a.pop()? as u32;
+            let r = a.mem_grow(m, delta)?.unwrap_or(u32::MAX);
+            a.push(r as Slot)?;
+        }
+        Op::MemoryFill(m) => {
+            let (d, val, n) = bulk_operands(a)?;
+            check_mem(a, m, d as u64, n as u64)?;
+            let c = n.min(BULK_CHUNK);
+            if c > 0 {
+                let buf = [val as u8; BULK_CHUNK as usize];
+                a.mem_write(m, d as u64, &buf[..c as usize])?;
+            }
+            bulk_continue(a, pc, d.wrapping_add(c), val, n - c)?;
+        }
+        Op::MemoryCopy { dst, src } => {
+            let (d, s, n) = bulk_operands(a)?;
+            let s = s as u32;
+            check_mem(a, src, s as u64, n as u64)?;
+            check_mem(a, dst, d as u64, n as u64)?;
+            let c = n.min(BULK_CHUNK);
+            // Copy backwards (last chunk first) when a same-memory overlap would clobber the
+            // source; the remaining range then shrinks from its end.
+            let backward = dst == src && d > s;
+            let (from, to) = if backward { (s + n - c, d + n - c) } else { (s, d) };
+            if c > 0 {
+                let mut buf = [0u8; BULK_CHUNK as usize];
+                a.mem_read(src, from as u64, &mut buf[..c as usize])?;
+                a.mem_write(dst, to as u64, &buf[..c as usize])?;
+            }
+            if backward {
+                bulk_continue(a, pc, d, s as Slot, n - c)?;
+            } else {
+                bulk_continue(a, pc, d + c, (s + c) as Slot, n - c)?;
+            }
+        }
+        Op::MemoryInit { data, mem } => {
+            let (d, s, n) = bulk_operands(a)?;
+            let s = s as u32;
+            if s as u64 + n as u64 > a.data_len(data)? as u64 {
+                return Err(Fault::Trap(TrapCode::MemoryOutOfBounds));
+            }
+            check_mem(a, mem, d as u64, n as u64)?;
+            let c = n.min(BULK_CHUNK);
+            if c > 0 {
+                let mut buf = [0u8; BULK_CHUNK as usize];
+                a.data_read(data, s, &mut buf[..c as usize])?;
+                a.mem_write(mem, d as u64, &buf[..c as usize])?;
+            }
+            bulk_continue(a, pc, d + c, (s + c) as Slot, n - c)?;
+        }
+        Op::DataDrop(d) => a.data_drop(d)?,
+        Op::Const32(v) => a.push(v as Slot)?,
+        Op::Const64(v) => a.push(v as Slot)?,
+        Op::Num(n) => {
+            let stack = a.operands(num_arity(n))?;
+            num::exec(n, stack)?;
+        }
+        Op::Simd(s) => {
+            let stack = a.operands(3)?;
+            simd::exec(s, stack);
+        }
+        Op::RefNull => a.push(NULL_REF)?,
+        Op::RefIsNull => {
+            let r = a.pop()?;
+            a.push((r == NULL_REF) as Slot)?;
+        }
+        Op::RefFunc(f) => a.push(ref_to_slot(Some(f)))?,
+        Op::TableGet(t) => {
+            let i = a.pop()? as u32;
+            if i >= a.table_size(t)? {
+                return Err(Fault::Trap(TrapCode::TableOutOfBounds));
+            }
+            let v = a.table_get(t, i)?;
+            a.push(v)?;
+        }
+        Op::TableSet(t) => {
+            let v = a.pop()?;
+            let i = a.pop()? as u32;
+            if i >= a.table_size(t)? {
+                return Err(Fault::Trap(TrapCode::TableOutOfBounds));
+            }
+            a.table_set(t, i, v)?;
+        }
+        Op::TableSize(t) => {
+            let n = a.table_size(t)?;
+            a.push(n as Slot)?;
+        }
+        Op::TableGrow(t) => {
+            let n = a.pop()? as u32;
+            let init = a.pop()?;
+            let r = a.table_grow(t, n, init)?.unwrap_or(u32::MAX);
+            a.push(r as Slot)?;
+        }
+        Op::TableFill(t) => {
+            let (d, val, n) = bulk_operands(a)?;
+            if d as u64 + n as u64 > a.table_size(t)? as u64 {
+                return Err(Fault::Trap(TrapCode::TableOutOfBounds));
+            }
+            let c = n.min(TABLE_CHUNK);
+            for i in 0..c {
+                a.table_set(t, d + i, val)?;
+            }
+            bulk_continue(a, pc, d.wrapping_add(c), val, n - c)?;
+        }
+        Op::TableCopy { dst, src } => {
+            let (d, s, n) = bulk_operands(a)?;
+            let s = s as u32;
+            if d as u64 + n as u64 > a.table_size(dst)? as u64 || s as u64 + n as u64 > a.table_size(src)? as u64 {
+                return Err(Fault::Trap(TrapCode::TableOutOfBounds));
+            }
+            let c = n.min(TABLE_CHUNK);
+            let backward = dst == src && d > s;
+            let (from, to) = if backward { (s + n - c, d + n - c) } else { (s, d) };
+            // Element by element in the overlap-safe order.
+            for k in 0..c {
+                let i = if backward { c - 1 - k } else { k };
+                let v = a.table_get(src, from + i)?;
+                a.table_set(dst, to + i, v)?;
+            }
+            if backward {
+                bulk_continue(a, pc, d, s as Slot, n - c)?;
+            } else {
+                bulk_continue(a, pc, d + c, (s + c) as Slot, n - c)?;
+            }
+        }
+        Op::TableInit { elem, table } => {
+            let (d, s, n) = bulk_operands(a)?;
+            let s = s as u32;
+            if s as u64 + n as u64 > a.elem_len(elem)? as u64 || d as u64 + n as u64 > a.table_size(table)? as u64 {
+                return Err(Fault::Trap(TrapCode::TableOutOfBounds));
+            }
+            let c = n.min(TABLE_CHUNK);
+            for i in 0..c {
+                let v = a.elem_get(elem, s + i)?;
+                a.table_set(table, d + i, v)?;
+            }
+            bulk_continue(a, pc, d + c, (s + c) as Slot, n - c)?;
+        }
+        Op::ElemDrop(e) => a.elem_drop(e)?,
+    }
+    Ok(())
+}

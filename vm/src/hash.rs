@@ -1,0 +1,175 @@
+//! Hashing primitives of the state commitment: SHA3-256 with a one-byte domain tag per node kind,
+//! and fixed-depth binary Merkle trees whose absent leaves are a kind's "empty" leaf.
+//!
+//! Everything here is `no_std` + `alloc`: it is shared by the prover and the on-chain verifier.
+
+use alloc::vec::Vec;
+use sha3::{Digest, Sha3_256};
+
+/// A 32-byte SHA3-256 digest.
+pub type Hash = [u8; 32];
+
+/// The all-zero hash: the commitment to an empty hash chain.
+pub const ZERO: Hash = [0u8; 32];
+
+/// Domain-separation tags: the first byte hashed for each kind of node (see docs/state-root.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    /// A 4 KiB memory page leaf (also an input-blob chunk leaf).
+    Page = 0x01,
+    /// An internal node of any binary Merkle tree.
+    Node = 0x02,
+    /// A link of an operand-stack hash chain.
+    Operand = 0x03,
+    /// A slot leaf: a local, a global or a table element.
+    Slot = 0x04,
+    /// A suspended call frame.
+    Frame = 0x05,
+    /// A link of the frame-stack hash chain.
+    FrameLink = 0x06,
+    /// One memory: size, maximum and page-tree root.
+    Memory = 0x07,
+    /// One table: type, size, maximum and element-tree root.
+    Table = 0x08,
+    /// The machine state header: the state root.
+    State = 0x09,
+    /// A link of a hash chain over memories or tables (in address order).
+    ListLink = 0x0A,
+    /// The dropped flags of data and element segments.
+    Dropped = 0x0B,
+    /// A code-tree leaf: one encoded instruction.
+    Instr = 0x0C,
+    /// A function-table leaf.
+    Func = 0x0D,
+    /// The program commitment.
+    Program = 0x0E,
+    /// One data segment: length and chunk-tree root.
+    Data = 0x0F,
+    /// One element segment: length and item-tree root.
+    Elem = 0x10,
+}
+
+/// SHA3-256 of `tag` followed by `parts`.
+#[inline]
+pub fn hash_parts(tag: Tag, parts: &[&[u8]]) -> Hash {
+    let mut h = Sha3_256::new();
+    h.update([tag as u8]);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// An internal Merkle node.
+#[inline]
+pub fn node(left: &Hash, right: &Hash) -> Hash {
+    hash_parts(Tag::Node, &[left, right])
+}
+
+/// The leaf of a 16-byte slot (local, global, table element).
+#[inline]
+pub fn slot_leaf(slot: u128) -> Hash {
+    hash_parts(Tag::Slot, &[&slot.to_le_bytes()])
+}
+
+/// The leaf of a 4 KiB page.
+#[inline]
+pub fn page_leaf(page: &[u8]) -> Hash {
+    hash_parts(Tag::Page, &[page])
+}
+
+/// Extends an operand-stack chain by pushing `slot` onto a stack whose chain is `prev`.
+#[inline]
+pub fn operand_link(prev: &Hash, slot: u128) -> Hash {
+    hash_parts(Tag::Operand, &[&slot.to_le_bytes(), prev])
+}
+
+/// Hashes of empty subtrees: `empties(leaf, d)[l]` is the root of an all-empty tree of height `l`.
+pub fn empties(empty_leaf: Hash, depth: u32) -> Vec<Hash> {
+    let mut out = Vec::with_capacity(depth as usize + 1);
+    out.push(empty_leaf);
+    for l in 0..depth as usize {
+        let e = out[l];
+        out.push(node(&e, &e));
+    }
+    out
+}
+
+/// Tree height needed for `n` leaves (at least one leaf).
+pub fn depth_for(n: u64) -> u32 {
+    if n <= 1 { 0 } else { 64 - (n - 1).leading_zeros() }
+}
+
+/// Root of a fixed-depth tree over `leaves` (index order), padded with the empty leaf.
+pub fn merkle_root(leaves: &[Hash], depth: u32, empty: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = leaves.to_vec();
+    for l in 0..depth as usize {
+        if level.is_empty() {
+            return empty[depth as usize];
+        }
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            let right = if pair.len() == 2 { pair[1] } else { empty[l] };
+            next.push(node(&pair[0], &right));
+        }
+        level = next;
+    }
+    level.first().copied().unwrap_or(empty[depth as usize])
+}
+
+/// Sibling hashes from leaf `index` up to the root of a fixed-depth tree over `leaves`.
+pub fn merkle_path(leaves: &[Hash], depth: u32, empty: &[Hash], index: u64) -> Vec<Hash> {
+    let mut path = Vec::with_capacity(depth as usize);
+    let mut level: Vec<Hash> = leaves.to_vec();
+    let mut idx = index as usize;
+    for l in 0..depth as usize {
+        let sib = idx ^ 1;
+        path.push(level.get(sib).copied().unwrap_or(empty[l]));
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            let right = if pair.len() == 2 { pair[1] } else { empty[l] };
+            next.push(node(&pair[0], &right));
+        }
+        level = next;
+        idx >>= 1;
+    }
+    path
+}
+
+/// The root implied by `leaf` at `index` with sibling `path` (bottom-up).
+pub fn root_from_path(leaf: Hash, index: u64, path: &[Hash]) -> Hash {
+    let mut h = leaf;
+    let mut idx = index;
+    for sib in path {
+        h = if idx & 1 == 0 { node(&h, sib) } else { node(sib, &h) };
+        idx >>= 1;
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_verify_and_padding_is_empty_leaf() {
+        let empty = empties(slot_leaf(0), 3);
+        let leaves: Vec<Hash> = (1..=5u128).map(slot_leaf).collect();
+        let root = merkle_root(&leaves, 3, &empty);
+        for i in 0..8u64 {
+            let leaf = leaves.get(i as usize).copied().unwrap_or(empty[0]);
+            let path = merkle_path(&leaves, 3, &empty, i);
+            assert_eq!(root_from_path(leaf, i, &path), root, "leaf {i}");
+        }
+        // A tree over no leaves is the empty tree; explicit empty leaves give the same root.
+        assert_eq!(merkle_root(&[], 3, &empty), empty[3]);
+        let mut padded = leaves.clone();
+        padded.extend([empty[0]; 3]);
+        assert_eq!(merkle_root(&padded, 3, &empty), root);
+        assert_eq!(depth_for(0), 0);
+        assert_eq!(depth_for(1), 0);
+        assert_eq!(depth_for(2), 1);
+        assert_eq!(depth_for(5), 3);
+    }
+}

@@ -1,0 +1,66 @@
+//! Traps: the ways a WebAssembly execution ends abnormally. A trap is a final machine state.
+
+use std::fmt;
+
+/// Why an execution trapped. The discriminants are stable: they are part of the state encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TrapCode {
+    /// `unreachable` was executed.
+    Unreachable = 1,
+    /// A memory access outside the memory's current size.
+    MemoryOutOfBounds = 2,
+    /// A table access outside the table's current size (`table.get/set/fill/copy/init`).
+    TableOutOfBounds = 3,
+    /// `call_indirect` with an index outside the table.
+    UndefinedElement = 4,
+    /// `call_indirect` to a null table entry.
+    UninitializedElement = 5,
+    /// `call_indirect` to a function of another type.
+    IndirectCallTypeMismatch = 6,
+    /// Integer division or remainder by zero.
+    IntegerDivideByZero = 7,
+    /// Signed integer overflow in division, or a float-to-int truncation out of range.
+    IntegerOverflow = 8,
+    /// Float-to-int truncation of a NaN.
+    InvalidConversionToInteger = 9,
+    /// The call depth limit was reached.
+    CallStackExhausted = 10,
+    /// The value stack height limit was reached.
+    ValueStackExhausted = 11,
+    /// A host function reported failure.
+    HostError = 12,
+}
+
+impl TrapCode {
+    /// The message the WebAssembly spec test suite uses for this trap.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::MemoryOutOfBounds => "out of bounds memory access",
+            Self::TableOutOfBounds => "out of bounds table access",
+            Self::UndefinedElement => "undefined element",
+            Self::UninitializedElement => "uninitialized element",
+            Self::IndirectCallTypeMismatch => "indirect call type mismatch",
+            Self::IntegerDivideByZero => "integer divide by zero",
+            Self::IntegerOverflow => "integer overflow",
+            Self::InvalidConversionToInteger => "invalid conversion to integer",
+            Self::CallStackExhausted => "call stack exhausted",
+            Self::ValueStackExhausted => "call stack exhausted (value stack limit)",
+            Self::HostError => "host function failed",
+        }
+    }
+
+    /// True for the resource-exhaustion traps (spec `assert_exhaustion`).
+    pub fn is_exhaustion(self) -> bool {
+        matches!(self, Self::CallStackExhausted | Self::ValueStackExhausted)
+    }
+}
+
+impl fmt::Display for TrapCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for TrapCode {}
