@@ -178,6 +178,43 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The program index (and commitment) of this machine's store: code, functions, segments.
+    pub fn program_index(&self) -> crate::program::ProgramIndex {
+        use crate::program::{FuncEntry, NO_HOST};
+        let p = &self.program;
+        let funcs: Vec<(FuncEntry, &[crate::instr::Op])> = p
+            .funcs
+            .iter()
+            .map(|f| {
+                let c = &f.code;
+                let e = FuncEntry {
+                    type_id: f.type_id,
+                    code_base: 0,
+                    code_len: 0,
+                    params: c.params,
+                    num_locals: c.num_locals,
+                    results: c.results,
+                    max_height: c.max_height,
+                    host: f.host.unwrap_or(NO_HOST),
+                };
+                (e, c.ops.as_slice())
+            })
+            .collect();
+        let datas: Vec<&[u8]> = p.datas.iter().map(|d| &d[..]).collect();
+        let elems: Vec<&[crate::value::Slot]> = p.elems.iter().map(|e| &e[..]).collect();
+        crate::program::build_index(
+            &funcs,
+            &datas,
+            &elems,
+            self.globals.len() as u32,
+            self.memories.len() as u32,
+            self.tables.len() as u32,
+            self.limits,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,42 +251,5 @@ mod tests {
         // Every state of this run is distinct, so every root must be distinct.
         assert_eq!(seen.len(), steps);
         assert_eq!(m.results(), Some(vec![crate::Value::I32(19)]));
-    }
-}
-
-impl Machine {
-    /// The program index (and commitment) of this machine's store: code, functions, segments.
-    pub fn program_index(&self) -> crate::program::ProgramIndex {
-        use crate::program::{FuncEntry, NO_HOST};
-        let p = &self.program;
-        let funcs: Vec<(FuncEntry, &[crate::instr::Op])> = p
-            .funcs
-            .iter()
-            .map(|f| {
-                let c = &f.code;
-                let e = FuncEntry {
-                    type_id: f.type_id,
-                    code_base: 0,
-                    code_len: 0,
-                    params: c.params,
-                    num_locals: c.num_locals,
-                    results: c.results,
-                    max_height: c.max_height,
-                    host: f.host.unwrap_or(NO_HOST),
-                };
-                (e, c.ops.as_slice())
-            })
-            .collect();
-        let datas: Vec<&[u8]> = p.datas.iter().map(|d| &d[..]).collect();
-        let elems: Vec<&[crate::value::Slot]> = p.elems.iter().map(|e| &e[..]).collect();
-        crate::program::build_index(
-            &funcs,
-            &datas,
-            &elems,
-            self.globals.len() as u32,
-            self.memories.len() as u32,
-            self.tables.len() as u32,
-            self.limits,
-        )
     }
 }

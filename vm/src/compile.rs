@@ -36,6 +36,9 @@ struct Ctrl {
 
 struct Compiler<'a> {
     ops: Vec<Op>,
+    /// The latest op index a branch, loop or `else` may jump to: an op emitted there must stay a
+    /// separate op, so it is never fused into its predecessor.
+    label: usize,
     ctrl: Vec<Ctrl>,
     types: &'a [FuncType],
     results: u32,
@@ -70,9 +73,8 @@ impl Compiler<'_> {
         at: usize,
         offset: usize,
     ) -> Result<Branch, ModuleError> {
-        let frame = fv
-            .get_control_frame(depth as usize)
-            .ok_or_else(|| unsupported(format!("branch depth {depth}"), offset))?;
+        let frame =
+            fv.get_control_frame(depth as usize).ok_or_else(|| unsupported(format!("branch depth {depth}"), offset))?;
         let (params, results) = self.block_arity(frame.block_type);
         let keep = if frame.kind == FrameKind::Loop { params } else { results };
         let base = frame.height as u32;
@@ -89,7 +91,40 @@ impl Compiler<'_> {
         Ok(Branch { target, drop, keep })
     }
 
+    /// Marks the next op index as a branch target.
+    fn bind_label(&mut self) {
+        self.label = self.ops.len();
+    }
+
+    /// Appends `op`, fusing it into the previous op when they form one of the fused instructions
+    /// (the op mix of compiled Rust is dominated by these pairs; fusing halves their steps).
     fn emit(&mut self, op: Op) {
+        if self.ops.len() != self.label
+            && let Some(prev) = self.ops.last_mut()
+        {
+            {
+                let fused = match (*prev, op) {
+                    (Op::Const32(c), Op::Num(NumOp::I32Add)) => Some(Op::AddImm32(c)),
+                    (Op::LocalGetConst32(x, c), Op::Num(NumOp::I32Add)) => Some(Op::LocalAddImm32(x, c)),
+                    (Op::LocalGet(x), Op::LocalGet(y)) => Some(Op::LocalGet2(x, y)),
+                    (Op::LocalGet(x), Op::Const32(c)) => Some(Op::LocalGetConst32(x, c)),
+                    (Op::AddImm32(c), Op::LocalTee(x)) => Some(Op::AddImm32Tee(c, x)),
+                    (Op::Num(NumOp::I32Add), Op::LocalTee(x)) => Some(Op::AddTee(x)),
+                    (Op::LocalAddImm32(y, c), Op::LocalTee(x)) => Some(Op::LocalAddImm32Tee(y, c, x)),
+                    (Op::LocalGet(local), Op::Load { kind, mem, offset }) => {
+                        Some(Op::LoadLocal { kind, local, mem, offset })
+                    }
+                    (Op::AddImm32(imm), Op::Load { kind, mem, offset }) => {
+                        Some(Op::LoadAddImm { kind, imm, mem, offset })
+                    }
+                    _ => None,
+                };
+                if let Some(f) = fused {
+                    *prev = f;
+                    return;
+                }
+            }
+        }
         self.ops.push(op);
     }
 
@@ -116,17 +151,15 @@ pub(crate) fn compile_body(
         let offset = reader.original_position();
         let (count, t) = reader.read()?;
         fv.define_locals(offset, count, t)?;
-        let vt = ValType::from_wasmparser(t)
-            .ok_or_else(|| unsupported(format!("local type {t:?}"), offset))?;
-        num_locals = num_locals
-            .checked_add(count)
-            .ok_or_else(|| unsupported("too many locals".into(), offset))?;
+        let vt = ValType::from_wasmparser(t).ok_or_else(|| unsupported(format!("local type {t:?}"), offset))?;
+        num_locals = num_locals.checked_add(count).ok_or_else(|| unsupported("too many locals".into(), offset))?;
         if count > 0 {
             locals.push((count, vt));
         }
     }
     let mut c = Compiler {
         ops: Vec::new(),
+        label: 0,
         ctrl: vec![Ctrl { kind: Kind::Func, loop_start: 0, patches: Vec::new(), if_jump: None, dead: false }],
         types,
         results: ty.results.len() as u32,
@@ -189,9 +222,7 @@ fn pre_branch(
 ) -> Result<Option<Pre>, ModuleError> {
     let at = c.ops.len();
     Ok(match op {
-        Operator::Br { relative_depth } => {
-            Some(Pre::One(Op::Br(c.branch(fv, *relative_depth, height, at, offset)?)))
-        }
+        Operator::Br { relative_depth } => Some(Pre::One(Op::Br(c.branch(fv, *relative_depth, height, at, offset)?))),
         Operator::BrIf { relative_depth } => {
             let h = height.saturating_sub(1);
             Some(Pre::One(Op::BrIf(c.branch(fv, *relative_depth, h, at, offset)?)))
@@ -228,6 +259,7 @@ fn translate(
             return Ok(());
         }
         O::Loop { .. } => {
+            c.bind_label();
             let start = c.pc();
             c.ctrl.push(Ctrl { kind: Kind::Loop, loop_start: start, patches: Vec::new(), if_jump: None, dead });
             return Ok(());
@@ -251,6 +283,7 @@ fn translate(
                     c.ctrl[top].patches.push(at);
                 }
                 if let Some(j) = c.ctrl[top].if_jump.take() {
+                    c.bind_label();
                     let pc = c.pc();
                     c.patch(j, pc);
                 }
@@ -260,6 +293,7 @@ fn translate(
         }
         O::End => {
             let frame = c.ctrl.pop().ok_or_else(|| unsupported("unbalanced end".into(), offset))?;
+            c.bind_label();
             if frame.kind == Kind::Func {
                 let results = c.results;
                 c.emit(Op::Return { results });
@@ -316,9 +350,7 @@ fn translate(
         O::Nop => Op::Nop,
         O::Return => Op::Return { results: c.results },
         O::Call { function_index } => Op::Call(function_index),
-        O::CallIndirect { type_index, table_index } => {
-            Op::CallIndirect { type_id: type_index, table: table_index }
-        }
+        O::CallIndirect { type_index, table_index } => Op::CallIndirect { type_id: type_index, table: table_index },
         O::Drop => Op::Drop,
         O::Select | O::TypedSelect { .. } => Op::Select,
         O::LocalGet { local_index } => Op::LocalGet(local_index),

@@ -5,6 +5,8 @@
 //! All three therefore execute literally the same instruction semantics (the Cartesi pattern of a
 //! step function generic over its state access), so prover and verifier cannot drift apart.
 
+use alloc::vec::Vec;
+
 use crate::instr::{BULK_CHUNK, Branch, LoadKind, Op, StoreKind, TABLE_CHUNK};
 use crate::num;
 use crate::simd;
@@ -60,6 +62,20 @@ pub trait Access {
     fn mem_read(&mut self, m: u32, addr: u64, out: &mut [u8]) -> Acc<(), Self::Error>;
     /// Writes bytes (bounds already checked by the caller).
     fn mem_write(&mut self, m: u32, addr: u64, data: &[u8]) -> Acc<(), Self::Error>;
+    /// Reads `N` bytes at `addr`, trapping with `MemoryOutOfBounds` outside the memory.
+    #[inline(always)]
+    fn load_n<const N: usize>(&mut self, m: u32, addr: u64) -> Acc<[u8; N], Self::Error> {
+        check_mem(self, m, addr, N as u64)?;
+        let mut out = [0u8; N];
+        self.mem_read(m, addr, &mut out)?;
+        Ok(out)
+    }
+    /// Writes `N` bytes at `addr`, trapping with `MemoryOutOfBounds` outside the memory.
+    #[inline(always)]
+    fn store_n<const N: usize>(&mut self, m: u32, addr: u64, bytes: &[u8; N]) -> Acc<(), Self::Error> {
+        check_mem(self, m, addr, N as u64)?;
+        self.mem_write(m, addr, bytes)
+    }
     /// Grows memory `m`; the old size in pages, or `None`.
     fn mem_grow(&mut self, m: u32, delta: u32) -> Acc<Option<u32>, Self::Error>;
     /// Size of table `t`.
@@ -108,15 +124,14 @@ pub fn table_grow_to(old: u32, delta: u32, max: Option<u32>, limit: u32) -> Opti
 pub fn num_arity(op: crate::instr::NumOp) -> usize {
     use crate::instr::NumOp::*;
     match op {
-        I32Eqz | I64Eqz | I32Clz | I32Ctz | I32Popcnt | I64Clz | I64Ctz | I64Popcnt | F32Abs | F32Neg
-        | F32Ceil | F32Floor | F32Trunc | F32Nearest | F32Sqrt | F64Abs | F64Neg | F64Ceil | F64Floor
-        | F64Trunc | F64Nearest | F64Sqrt | I32WrapI64 | I32TruncF32S | I32TruncF32U | I32TruncF64S
-        | I32TruncF64U | I64ExtendI32S | I64ExtendI32U | I64TruncF32S | I64TruncF32U | I64TruncF64S
-        | I64TruncF64U | F32ConvertI32S | F32ConvertI32U | F32ConvertI64S | F32ConvertI64U
-        | F32DemoteF64 | F64ConvertI32S | F64ConvertI32U | F64ConvertI64S | F64ConvertI64U
-        | F64PromoteF32 | I32ReinterpretF32 | I64ReinterpretF64 | F32ReinterpretI32
-        | F64ReinterpretI64 | I32Extend8S | I32Extend16S | I64Extend8S | I64Extend16S | I64Extend32S
-        | I32TruncSatF32S | I32TruncSatF32U | I32TruncSatF64S | I32TruncSatF64U | I64TruncSatF32S
+        I32Eqz | I64Eqz | I32Clz | I32Ctz | I32Popcnt | I64Clz | I64Ctz | I64Popcnt | F32Abs | F32Neg | F32Ceil
+        | F32Floor | F32Trunc | F32Nearest | F32Sqrt | F64Abs | F64Neg | F64Ceil | F64Floor | F64Trunc | F64Nearest
+        | F64Sqrt | I32WrapI64 | I32TruncF32S | I32TruncF32U | I32TruncF64S | I32TruncF64U | I64ExtendI32S
+        | I64ExtendI32U | I64TruncF32S | I64TruncF32U | I64TruncF64S | I64TruncF64U | F32ConvertI32S
+        | F32ConvertI32U | F32ConvertI64S | F32ConvertI64U | F32DemoteF64 | F64ConvertI32S | F64ConvertI32U
+        | F64ConvertI64S | F64ConvertI64U | F64PromoteF32 | I32ReinterpretF32 | I64ReinterpretF64
+        | F32ReinterpretI32 | F64ReinterpretI64 | I32Extend8S | I32Extend16S | I64Extend8S | I64Extend16S
+        | I64Extend32S | I32TruncSatF32S | I32TruncSatF32U | I32TruncSatF64S | I32TruncSatF64U | I64TruncSatF32S
         | I64TruncSatF32U | I64TruncSatF64S | I64TruncSatF64U => 1,
         _ => 2,
     }
@@ -127,26 +142,30 @@ fn ea<A: Access>(a: &mut A, offset: u32) -> Acc<u64, A::Error> {
     Ok(a.pop()? as u32 as u64 + offset as u64)
 }
 
-#[inline]
-fn check_mem<A: Access>(a: &mut A, m: u32, addr: u64, len: u64) -> Acc<(), A::Error> {
-    let size = a.mem_pages(m)? as u64 * crate::memory::WASM_PAGE;
+#[inline(always)]
+fn check_mem<A: Access + ?Sized>(a: &mut A, m: u32, addr: u64, len: u64) -> Acc<(), A::Error> {
+    let size = a.mem_pages(m)? as u64 * crate::limits::WASM_PAGE;
     match addr.checked_add(len) {
         Some(end) if end <= size => Ok(()),
         _ => Err(Fault::Trap(TrapCode::MemoryOutOfBounds)),
     }
 }
 
-#[inline]
+#[inline(always)]
 fn read<A: Access, const N: usize>(a: &mut A, m: u32, addr: u64) -> Acc<[u8; N], A::Error> {
-    check_mem(a, m, addr, N as u64)?;
-    let mut out = [0u8; N];
-    a.mem_read(m, addr, &mut out)?;
-    Ok(out)
+    a.load_n::<N>(m, addr)
 }
 
+#[inline(always)]
 fn load<A: Access>(a: &mut A, kind: LoadKind, m: u32, offset: u32) -> Acc<(), A::Error> {
-    use LoadKind::*;
     let addr = ea(a, offset)?;
+    load_at(a, kind, m, addr)
+}
+
+/// Loads from the effective address `addr` (base plus static offset) and pushes the value.
+#[inline(always)]
+fn load_at<A: Access>(a: &mut A, kind: LoadKind, m: u32, addr: u64) -> Acc<(), A::Error> {
+    use LoadKind::*;
     let v: Slot = match kind {
         I32 => u32::from_le_bytes(read::<A, 4>(a, m, addr)?) as Slot,
         I64 => u64::from_le_bytes(read::<A, 8>(a, m, addr)?) as Slot,
@@ -207,18 +226,17 @@ fn load<A: Access>(a: &mut A, kind: LoadKind, m: u32, offset: u32) -> Acc<(), A:
     a.push(v)
 }
 
+#[inline(always)]
 fn store<A: Access>(a: &mut A, kind: StoreKind, m: u32, offset: u32) -> Acc<(), A::Error> {
     let v = a.pop()?;
     let addr = ea(a, offset)?;
-    let n = match kind {
-        StoreKind::B1 => 1,
-        StoreKind::B2 => 2,
-        StoreKind::B4 => 4,
-        StoreKind::B8 => 8,
-        StoreKind::B16 => 16,
-    };
-    check_mem(a, m, addr, n as u64)?;
-    a.mem_write(m, addr, &v.to_le_bytes()[..n])
+    match kind {
+        StoreKind::B1 => a.store_n::<1>(m, addr, &(v as u8).to_le_bytes()),
+        StoreKind::B2 => a.store_n::<2>(m, addr, &(v as u16).to_le_bytes()),
+        StoreKind::B4 => a.store_n::<4>(m, addr, &(v as u32).to_le_bytes()),
+        StoreKind::B8 => a.store_n::<8>(m, addr, &(v as u64).to_le_bytes()),
+        StoreKind::B16 => a.store_n::<16>(m, addr, &v.to_le_bytes()),
+    }
 }
 
 /// Pops the three operands of a bulk instruction: (destination, middle operand, count).
@@ -244,11 +262,11 @@ fn bulk_continue<A: Access>(a: &mut A, pc: u32, d: u32, mid: Slot, n: u32) -> Ac
 }
 
 /// Executes `op`, the instruction at `a.pc()`: the machine's one-step transition function.
-#[inline]
-pub fn exec_op<A: Access>(a: &mut A, op: Op) -> Acc<(), A::Error> {
+#[inline(always)]
+pub fn exec_op<A: Access>(a: &mut A, op: &Op) -> Acc<(), A::Error> {
     let pc = a.pc();
     a.jump(pc + 1);
-    match op {
+    match *op {
         Op::Unreachable => return Err(Fault::Trap(TrapCode::Unreachable)),
         Op::Nop => {}
         Op::Br(b) => a.branch(b)?,
@@ -475,6 +493,51 @@ pub fn exec_op<A: Access>(a: &mut A, op: Op) -> Acc<(), A::Error> {
             bulk_continue(a, pc, d + c, (s + c) as Slot, n - c)?;
         }
         Op::ElemDrop(e) => a.elem_drop(e)?,
+        // Fused instructions: exactly the effect of their parts in order.
+        Op::AddImm32(c) => {
+            let v = a.pop()? as u32;
+            a.push(v.wrapping_add(c) as Slot)?;
+        }
+        Op::LocalGet2(x, y) => {
+            let v = a.local(x)?;
+            a.push(v)?;
+            let w = a.local(y)?;
+            a.push(w)?;
+        }
+        Op::LocalGetConst32(x, c) => {
+            let v = a.local(x)?;
+            a.push(v)?;
+            a.push(c as Slot)?;
+        }
+        Op::LocalAddImm32(x, c) => {
+            let v = a.local(x)? as u32;
+            a.push(v.wrapping_add(c) as Slot)?;
+        }
+        Op::AddImm32Tee(c, x) => {
+            let v = (a.pop()? as u32).wrapping_add(c) as Slot;
+            a.set_local(x, v)?;
+            a.push(v)?;
+        }
+        Op::AddTee(x) => {
+            let r = a.pop()? as u32;
+            let l = a.pop()? as u32;
+            let v = l.wrapping_add(r) as Slot;
+            a.set_local(x, v)?;
+            a.push(v)?;
+        }
+        Op::LocalAddImm32Tee(y, c, x) => {
+            let v = (a.local(y)? as u32).wrapping_add(c) as Slot;
+            a.set_local(x, v)?;
+            a.push(v)?;
+        }
+        Op::LoadLocal { kind, local, mem, offset } => {
+            let addr = a.local(local)? as u32 as u64 + offset as u64;
+            load_at(a, kind, mem, addr)?;
+        }
+        Op::LoadAddImm { kind, imm, mem, offset } => {
+            let addr = (a.pop()? as u32).wrapping_add(imm) as u64 + offset as u64;
+            load_at(a, kind, mem, addr)?;
+        }
     }
     Ok(())
 }

@@ -89,8 +89,8 @@ pub fn operand_link(prev: &Hash, slot: u128) -> Hash {
 pub fn empties(empty_leaf: Hash, depth: u32) -> Vec<Hash> {
     let mut out = Vec::with_capacity(depth as usize + 1);
     out.push(empty_leaf);
-    for l in 0..depth as usize {
-        let e = out[l];
+    for _ in 0..depth {
+        let e = *out.last().expect("starts with the leaf");
         out.push(node(&e, &e));
     }
     out
@@ -123,12 +123,12 @@ pub fn merkle_path(leaves: &[Hash], depth: u32, empty: &[Hash], index: u64) -> V
     let mut path = Vec::with_capacity(depth as usize);
     let mut level: Vec<Hash> = leaves.to_vec();
     let mut idx = index as usize;
-    for l in 0..depth as usize {
+    for e in &empty[..depth as usize] {
         let sib = idx ^ 1;
-        path.push(level.get(sib).copied().unwrap_or(empty[l]));
+        path.push(level.get(sib).copied().unwrap_or(*e));
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
         for pair in level.chunks(2) {
-            let right = if pair.len() == 2 { pair[1] } else { empty[l] };
+            let right = if pair.len() == 2 { pair[1] } else { *e };
             next.push(node(&pair[0], &right));
         }
         level = next;
@@ -153,6 +153,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn materialised_tree_matches_functions() {
+        for n in [0usize, 1, 2, 3, 5, 8, 13] {
+            let leaves: Vec<Hash> = (0..n as u128).map(slot_leaf).collect();
+            let d = depth_for(n as u64);
+            let empty = empties(slot_leaf(0), d);
+            let t = MerkleTree::new(leaves.clone(), slot_leaf(0));
+            assert_eq!(t.root(), merkle_root(&leaves, d, &empty));
+            for i in 0..(1u64 << d) {
+                assert_eq!(t.path(i), merkle_path(&leaves, d, &empty, i));
+            }
+        }
+    }
+
+    #[test]
     fn paths_verify_and_padding_is_empty_leaf() {
         let empty = empties(slot_leaf(0), 3);
         let leaves: Vec<Hash> = (1..=5u128).map(slot_leaf).collect();
@@ -171,5 +185,50 @@ mod tests {
         assert_eq!(depth_for(1), 0);
         assert_eq!(depth_for(2), 1);
         assert_eq!(depth_for(5), 3);
+    }
+}
+
+/// A fully materialised fixed-depth Merkle tree, for producing many paths of one static tree.
+#[derive(Clone, Debug)]
+pub struct MerkleTree {
+    levels: Vec<Vec<Hash>>,
+    empty: Vec<Hash>,
+}
+
+impl MerkleTree {
+    /// Builds the tree of height `depth_for(leaves.len())` over `leaves`, padded with `empty_leaf`.
+    pub fn new(leaves: Vec<Hash>, empty_leaf: Hash) -> Self {
+        let depth = depth_for(leaves.len() as u64);
+        let empty = empties(empty_leaf, depth);
+        let mut levels = Vec::with_capacity(depth as usize + 1);
+        levels.push(leaves);
+        for l in 0..depth as usize {
+            let prev = &levels[l];
+            let next: Vec<Hash> = prev.chunks(2).map(|pair| node(&pair[0], pair.get(1).unwrap_or(&empty[l]))).collect();
+            levels.push(next);
+        }
+        Self { levels, empty }
+    }
+
+    /// The tree's height.
+    pub fn depth(&self) -> u32 {
+        (self.levels.len() - 1) as u32
+    }
+
+    /// The root.
+    pub fn root(&self) -> Hash {
+        let d = self.levels.len() - 1;
+        self.levels[d].first().copied().unwrap_or(self.empty[d])
+    }
+
+    /// Siblings of leaf `index`, bottom-up.
+    pub fn path(&self, index: u64) -> Vec<Hash> {
+        let mut idx = index as usize;
+        let mut out = Vec::with_capacity(self.levels.len() - 1);
+        for l in 0..self.levels.len() - 1 {
+            out.push(self.levels[l].get(idx ^ 1).copied().unwrap_or(self.empty[l]));
+            idx >>= 1;
+        }
+        out
     }
 }

@@ -287,6 +287,43 @@ pub enum Op {
     },
     /// Drop an element segment.
     ElemDrop(u32),
+    /// Fused `i32.const c; i32.add`.
+    AddImm32(u32),
+    /// Fused `local.get a; local.get b`.
+    LocalGet2(u32, u32),
+    /// Fused `local.get a; i32.const c`.
+    LocalGetConst32(u32, u32),
+    /// Fused `local.get a; i32.const c; i32.add`.
+    LocalAddImm32(u32, u32),
+    /// Fused `i32.const c; i32.add; local.tee x` (as `AddImm32(c)` then `LocalTee(x)`).
+    AddImm32Tee(u32, u32),
+    /// Fused `i32.add; local.tee x`.
+    AddTee(u32),
+    /// Fused `local.get a; i32.const c; i32.add; local.tee x`.
+    LocalAddImm32Tee(u32, u32, u32),
+    /// Fused `local.get a; <load>`: the address is local `local`.
+    LoadLocal {
+        /// Width and extension.
+        kind: LoadKind,
+        /// Local holding the address.
+        local: u32,
+        /// Memory store address.
+        mem: u32,
+        /// Static offset.
+        offset: u32,
+    },
+    /// Fused `i32.const imm; i32.add; <load>`: the address is `(pop + imm) mod 2^32`, then the
+    /// static offset is added without wrapping, exactly as the unfused sequence does.
+    LoadAddImm {
+        /// Width and extension.
+        kind: LoadKind,
+        /// Added to the popped address (wrapping at 32 bits).
+        imm: u32,
+        /// Memory store address.
+        mem: u32,
+        /// Static offset.
+        offset: u32,
+    },
 }
 
 #[cfg(test)]
@@ -306,9 +343,31 @@ pub const OP_BYTES: usize = 24;
 const LOAD_KINDS: [LoadKind; 25] = {
     use LoadKind::*;
     [
-        I32, I64, I32_8S, I32_8U, I32_16S, I32_16U, I64_8S, I64_8U, I64_16S, I64_16U, I64_32S, I64_32U, V128,
-        V128_8x8S, V128_8x8U, V128_16x4S, V128_16x4U, V128_32x2S, V128_32x2U, V128Splat8, V128Splat16,
-        V128Splat32, V128Splat64, V128Zero32, V128Zero64,
+        I32,
+        I64,
+        I32_8S,
+        I32_8U,
+        I32_16S,
+        I32_16U,
+        I64_8S,
+        I64_8U,
+        I64_16S,
+        I64_16U,
+        I64_32S,
+        I64_32U,
+        V128,
+        V128_8x8S,
+        V128_8x8U,
+        V128_16x4S,
+        V128_16x4U,
+        V128_32x2S,
+        V128_32x2U,
+        V128Splat8,
+        V128Splat16,
+        V128Splat32,
+        V128Splat64,
+        V128Zero32,
+        V128Zero64,
     ]
 };
 const STORE_KINDS: [StoreKind; 5] = [StoreKind::B1, StoreKind::B2, StoreKind::B4, StoreKind::B8, StoreKind::B16];
@@ -407,6 +466,15 @@ impl Op {
             Op::TableCopy { dst, src } => Enc::new(38).u32(dst).u32(src),
             Op::TableInit { elem, table } => Enc::new(39).u32(elem).u32(table),
             Op::ElemDrop(e) => Enc::new(40).u32(e),
+            Op::AddImm32(c) => Enc::new(41).u32(c),
+            Op::LocalGet2(a, b) => Enc::new(42).u32(a).u32(b),
+            Op::LocalGetConst32(a, c) => Enc::new(43).u32(a).u32(c),
+            Op::LocalAddImm32(a, c) => Enc::new(44).u32(a).u32(c),
+            Op::AddImm32Tee(c, x) => Enc::new(45).u32(c).u32(x),
+            Op::AddTee(x) => Enc::new(46).u32(x),
+            Op::LocalAddImm32Tee(a, c, x) => Enc::new(47).u32(a).u32(c).u32(x),
+            Op::LoadLocal { kind, local, mem, offset } => Enc::new(48).u8(kind as u8).u32(local).u32(mem).u32(offset),
+            Op::LoadAddImm { kind, imm, mem, offset } => Enc::new(49).u8(kind as u8).u32(imm).u32(mem).u32(offset),
         };
         e.0
     }
@@ -470,6 +538,19 @@ impl Op {
             38 => Op::TableCopy { dst: d.u32(), src: d.u32() },
             39 => Op::TableInit { elem: d.u32(), table: d.u32() },
             40 => Op::ElemDrop(d.u32()),
+            41 => Op::AddImm32(d.u32()),
+            42 => Op::LocalGet2(d.u32(), d.u32()),
+            43 => Op::LocalGetConst32(d.u32(), d.u32()),
+            44 => Op::LocalAddImm32(d.u32(), d.u32()),
+            45 => Op::AddImm32Tee(d.u32(), d.u32()),
+            46 => Op::AddTee(d.u32()),
+            47 => Op::LocalAddImm32Tee(d.u32(), d.u32(), d.u32()),
+            48 => {
+                Op::LoadLocal { kind: *LOAD_KINDS.get(d.u8() as usize)?, local: d.u32(), mem: d.u32(), offset: d.u32() }
+            }
+            49 => {
+                Op::LoadAddImm { kind: *LOAD_KINDS.get(d.u8() as usize)?, imm: d.u32(), mem: d.u32(), offset: d.u32() }
+            }
             _ => return None,
         };
         (op.encode() == *bytes).then_some(op)
@@ -492,6 +573,15 @@ mod encoding_tests {
             Op::StoreLane { bytes: 1, lane: 15, mem: 2, offset: u32::MAX },
             Op::Simd(SimdOp::V128Const([9; 16])),
             Op::TableInit { elem: 3, table: 2 },
+            Op::AddImm32(7),
+            Op::LocalGet2(1, 2),
+            Op::LocalGetConst32(3, u32::MAX),
+            Op::LocalAddImm32(4, 16),
+            Op::AddImm32Tee(8, 9),
+            Op::AddTee(3),
+            Op::LocalAddImm32Tee(1, 2, 3),
+            Op::LoadLocal { kind: LoadKind::V128, local: 5, mem: 0, offset: 8 },
+            Op::LoadAddImm { kind: LoadKind::I64_16S, imm: 0xFFFF_FFF0, mem: 1, offset: 3 },
         ];
         ops.extend(NumOp::ALL.iter().map(|n| Op::Num(*n)));
         ops.extend(LOAD_KINDS.iter().map(|k| Op::Load { kind: *k, mem: 1, offset: 2 }));

@@ -1,6 +1,9 @@
 //! The machine's documented limits. They are program semantics: exceeding one is a trap (or a failed
 //! `memory.grow`/`table.grow`, which returns -1), identically in every engine that runs our programs.
 
+/// Bytes per wasm page.
+pub const WASM_PAGE: u64 = 65_536;
+
 /// Limits of one machine. `Limits::default()` are the values opml-ic commits to (see docs/vm.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {

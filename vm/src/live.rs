@@ -13,6 +13,9 @@ use crate::value::{Slot, Value};
 pub(crate) struct Live<'a> {
     pub m: &'a mut Machine,
     pub host: &'a mut dyn Host,
+    /// Set by calls and returns (the current function or the status may have changed), so the
+    /// interpreter loop checks one flag per step instead of re-reading both.
+    pub changed: bool,
 }
 
 impl Access for Live<'_> {
@@ -98,6 +101,16 @@ impl Access for Live<'_> {
         Ok(())
     }
 
+    #[inline(always)]
+    fn load_n<const N: usize>(&mut self, m: u32, addr: u64) -> Acc<[u8; N], Infallible> {
+        self.m.memories[m as usize].read::<N>(addr).map_err(Fault::Trap)
+    }
+
+    #[inline(always)]
+    fn store_n<const N: usize>(&mut self, m: u32, addr: u64, bytes: &[u8; N]) -> Acc<(), Infallible> {
+        self.m.memories[m as usize].write_n::<N>(addr, bytes).map_err(Fault::Trap)
+    }
+
     fn mem_grow(&mut self, m: u32, delta: u32) -> Acc<Option<u32>, Infallible> {
         let limit = self.m.limits.max_memory_pages;
         Ok(self.m.memories[m as usize].grow(delta, limit))
@@ -175,22 +188,25 @@ impl Access for Live<'_> {
         if m.frames.len() as u64 + 1 >= m.limits.max_call_depth as u64 {
             return Err(Fault::Trap(TrapCode::CallStackExhausted));
         }
-        let code = f.code.clone();
+        let code = &f.code;
         let fp = m.stack.len() - code.params as usize;
         let needed = fp as u64 + code.params as u64 + code.num_locals as u64 + code.max_height as u64;
         if needed > m.limits.max_stack_slots as u64 {
             return Err(Fault::Trap(TrapCode::ValueStackExhausted));
         }
-        m.stack.resize(m.stack.len() + code.num_locals as usize, 0);
+        let grow = code.num_locals as usize;
+        m.stack.reserve(grow + code.max_height as usize);
+        m.stack.resize(m.stack.len() + grow, 0);
         m.frames.push(Frame { func: m.func, pc: m.pc, fp: m.fp });
         m.func = func;
         m.pc = 0;
         m.fp = fp as u32;
-        m.code = code;
+        self.changed = true;
         Ok(())
     }
 
     fn ret(&mut self, results: u32) -> Acc<(), Infallible> {
+        self.changed = true;
         let m = &mut *self.m;
         let fp = m.fp as usize;
         let len = m.stack.len();
@@ -204,7 +220,6 @@ impl Access for Live<'_> {
                 m.func = frame.func;
                 m.pc = frame.pc;
                 m.fp = frame.fp;
-                m.code = m.program.funcs[frame.func as usize].code.clone();
             }
             None => m.status = Status::Returned,
         }
@@ -213,18 +228,36 @@ impl Access for Live<'_> {
 }
 
 impl Machine {
-    /// Executes the instruction at `pc` and counts the step; a trap makes the status `Trapped`.
-    #[inline]
-    pub(crate) fn exec_one(&mut self, host: &mut dyn Host) {
-        self.steps += 1;
-        let op = self.code.ops[self.pc as usize];
-        let mut live = Live { m: self, host };
-        if let Err(fault) = crate::exec::exec_op(&mut live, op) {
-            let trap = match fault {
-                Fault::Trap(t) => t,
-                Fault::Access(never) => match never {},
-            };
-            self.status = Status::Trapped(trap);
+    /// Executes up to `max_steps` instructions of a running machine, stopping early when the
+    /// invocation returns or traps. This is the interpreter loop: the current function's ops are
+    /// held in a local borrow of the shared program and refreshed only when a call or return
+    /// changes the function.
+    pub(crate) fn run_inner(&mut self, host: &mut dyn Host, max_steps: u64) {
+        let program = self.program.clone();
+        let mut func = self.func;
+        let mut ops: &[crate::instr::Op] = &program.funcs[func as usize].code.ops;
+        let mut live = Live { m: self, host, changed: false };
+        let mut done = 0u64;
+        while done < max_steps {
+            done += 1;
+            let op = &ops[live.m.pc as usize];
+            if let Err(fault) = crate::exec::exec_op(&mut live, op) {
+                let trap = match fault {
+                    Fault::Trap(t) => t,
+                    Fault::Access(never) => match never {},
+                };
+                live.m.status = Status::Trapped(trap);
+                break;
+            }
+            if live.changed {
+                live.changed = false;
+                if live.m.status != Status::Running {
+                    break;
+                }
+                func = live.m.func;
+                ops = &program.funcs[func as usize].code.ops;
+            }
         }
+        live.m.steps += done;
     }
 }

@@ -109,18 +109,12 @@ pub struct Machine {
     pub(crate) elem_dropped: Vec<bool>,
     pub(crate) steps: u64,
     pub(crate) result_types: Vec<ValType>,
-    /// The current function's code (a cache of `program.funcs[func].code`).
-    pub(crate) code: Arc<Code>,
 }
 
 impl Default for Machine {
     fn default() -> Self {
         Self::new(Limits::default())
     }
-}
-
-fn empty_code() -> Arc<Code> {
-    Arc::new(Code { ops: Vec::new(), params: 0, locals: Vec::new(), num_locals: 0, results: 0, max_height: 0 })
 }
 
 impl Machine {
@@ -142,7 +136,6 @@ impl Machine {
             elem_dropped: Vec::new(),
             steps: 0,
             result_types: Vec::new(),
-            code: empty_code(),
         }
     }
 
@@ -244,6 +237,14 @@ impl Machine {
         self.steps
     }
 
+    /// The instruction the next step executes, while running.
+    pub fn next_op(&self) -> Option<Op> {
+        if self.status != Status::Running {
+            return None;
+        }
+        self.program.funcs.get(self.func as usize)?.code.ops.get(self.pc as usize).copied()
+    }
+
     /// Current call depth (frames of suspended callers).
     pub fn call_depth(&self) -> usize {
         self.frames.len()
@@ -256,13 +257,7 @@ impl Machine {
         }
         let n = self.result_types.len();
         let base = self.stack.len().checked_sub(n)?;
-        Some(
-            self.result_types
-                .iter()
-                .zip(&self.stack[base..])
-                .map(|(t, s)| Value::from_slot(*t, *s))
-                .collect(),
-        )
+        Some(self.result_types.iter().zip(&self.stack[base..]).map(|(t, s)| Value::from_slot(*t, *s)).collect())
     }
 
     fn extern_type_matches(&self, ext: Extern, want: &ExternType) -> Result<(), String> {
@@ -322,9 +317,8 @@ impl Machine {
         }
         let (mut funcs, mut tables, mut mems, mut globals) = (vec![], vec![], vec![], vec![]);
         for (import, ext) in module.imports.iter().zip(imports) {
-            self.extern_type_matches(*ext, &import.ty).map_err(|e| {
-                InstantiateError::Unlinkable(format!("{}.{}: {e}", import.module, import.name))
-            })?;
+            self.extern_type_matches(*ext, &import.ty)
+                .map_err(|e| InstantiateError::Unlinkable(format!("{}.{}: {e}", import.module, import.name)))?;
             match *ext {
                 Extern::Func(a) => funcs.push(a),
                 Extern::Table(a) => tables.push(a),
@@ -385,6 +379,12 @@ impl Machine {
                 Op::GlobalGet(g) => Op::GlobalGet(globals[g as usize]),
                 Op::GlobalSet(g) => Op::GlobalSet(globals[g as usize]),
                 Op::Load { kind, mem, offset } => Op::Load { kind, mem: mems[mem as usize], offset },
+                Op::LoadLocal { kind, local, mem, offset } => {
+                    Op::LoadLocal { kind, local, mem: mems[mem as usize], offset }
+                }
+                Op::LoadAddImm { kind, imm, mem, offset } => {
+                    Op::LoadAddImm { kind, imm, mem: mems[mem as usize], offset }
+                }
                 Op::Store { kind, mem, offset } => Op::Store { kind, mem: mems[mem as usize], offset },
                 Op::LoadLane { bytes, lane, mem, offset } => {
                     Op::LoadLane { bytes, lane, mem: mems[mem as usize], offset }
@@ -395,12 +395,8 @@ impl Machine {
                 Op::MemorySize(m) => Op::MemorySize(mems[m as usize]),
                 Op::MemoryGrow(m) => Op::MemoryGrow(mems[m as usize]),
                 Op::MemoryFill(m) => Op::MemoryFill(mems[m as usize]),
-                Op::MemoryCopy { dst, src } => {
-                    Op::MemoryCopy { dst: mems[dst as usize], src: mems[src as usize] }
-                }
-                Op::MemoryInit { data, mem } => {
-                    Op::MemoryInit { data: first_data + data, mem: mems[mem as usize] }
-                }
+                Op::MemoryCopy { dst, src } => Op::MemoryCopy { dst: mems[dst as usize], src: mems[src as usize] },
+                Op::MemoryInit { data, mem } => Op::MemoryInit { data: first_data + data, mem: mems[mem as usize] },
                 Op::DataDrop(d) => Op::DataDrop(first_data + d),
                 Op::RefFunc(f) => Op::RefFunc(funcs[f as usize]),
                 Op::TableGet(t) => Op::TableGet(tables[t as usize]),
@@ -408,9 +404,7 @@ impl Machine {
                 Op::TableSize(t) => Op::TableSize(tables[t as usize]),
                 Op::TableGrow(t) => Op::TableGrow(tables[t as usize]),
                 Op::TableFill(t) => Op::TableFill(tables[t as usize]),
-                Op::TableCopy { dst, src } => {
-                    Op::TableCopy { dst: tables[dst as usize], src: tables[src as usize] }
-                }
+                Op::TableCopy { dst, src } => Op::TableCopy { dst: tables[dst as usize], src: tables[src as usize] },
                 Op::TableInit { elem, table } => {
                     Op::TableInit { elem: first_elem + elem, table: tables[table as usize] }
                 }
@@ -510,20 +504,20 @@ impl Machine {
                 got: args.iter().map(|a| a.ty()).collect(),
             });
         }
-        let code = f.code.clone();
+        let code = &f.code;
         let needed = code.params as u64 + code.num_locals as u64 + code.max_height as u64;
         if needed > self.limits.max_stack_slots as u64 {
             return Err(InvokeError::StackLimit);
         }
+        let num_locals = code.num_locals as usize;
         self.result_types = ty.results.clone();
         self.stack.clear();
         self.frames.clear();
         self.stack.extend(args.iter().map(|a| a.to_slot()));
-        self.stack.resize(self.stack.len() + code.num_locals as usize, 0);
+        self.stack.resize(self.stack.len() + num_locals, 0);
         self.func = func;
         self.pc = 0;
         self.fp = 0;
-        self.code = code;
         self.status = Status::Running;
         Ok(())
     }
@@ -541,7 +535,7 @@ impl Machine {
         if self.status != Status::Running {
             return Err(StepError::NotRunning(self.status));
         }
-        self.exec_one(host);
+        self.run_inner(host, 1);
         Ok(())
     }
 
@@ -550,11 +544,7 @@ impl Machine {
         if self.status != Status::Running {
             return Err(StepError::NotRunning(self.status));
         }
-        let mut left = max_steps;
-        while left > 0 && self.status == Status::Running {
-            self.exec_one(host);
-            left -= 1;
-        }
+        self.run_inner(host, max_steps);
         Ok(self.status)
     }
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use crate::trap::TrapCode;
 
-/// Bytes per wasm page.
-pub const WASM_PAGE: u64 = 65_536;
+pub use crate::limits::WASM_PAGE;
 /// Bytes per storage chunk (also the unit in which changes are tracked).
 pub const CHUNK: usize = 4096;
 const CHUNK_SHIFT: u32 = 12;
@@ -18,6 +17,8 @@ type Chunk = [u8; CHUNK];
 #[derive(Clone, Debug)]
 pub struct Memory {
     chunks: Vec<Arc<Chunk>>,
+    /// Size in bytes (kept alongside `pages` so bounds checks need no multiplication).
+    len: u64,
     pages: u32,
     max_pages: Option<u32>,
     zero: Arc<Chunk>,
@@ -28,7 +29,7 @@ impl Memory {
     pub fn new(pages: u32, max_pages: Option<u32>) -> Self {
         let zero = Arc::new([0u8; CHUNK]);
         let chunks = vec![zero.clone(); pages as usize * CHUNKS_PER_PAGE];
-        Self { chunks, pages, max_pages, zero }
+        Self { chunks, len: pages as u64 * WASM_PAGE, pages, max_pages, zero }
     }
 
     /// Current size in wasm pages.
@@ -42,8 +43,9 @@ impl Memory {
     }
 
     /// Current size in bytes.
+    #[inline(always)]
     pub fn byte_len(&self) -> u64 {
-        self.pages as u64 * WASM_PAGE
+        self.len
     }
 
     /// Grows by `delta` pages if the result stays within both the declared maximum and `limit`;
@@ -53,19 +55,32 @@ impl Memory {
         let new = crate::exec::memory_grow_to(old, delta, self.max_pages, limit)?;
         self.chunks.resize(new as usize * CHUNKS_PER_PAGE, self.zero.clone());
         self.pages = new;
+        self.len = new as u64 * WASM_PAGE;
         Some(old)
     }
 
-    #[inline]
+    #[inline(always)]
     fn check(&self, addr: u64, len: u64) -> Result<(), TrapCode> {
-        match addr.checked_add(len) {
-            Some(end) if end <= self.byte_len() => Ok(()),
-            _ => Err(TrapCode::MemoryOutOfBounds),
+        if addr.saturating_add(len) <= self.len { Ok(()) } else { Err(TrapCode::MemoryOutOfBounds) }
+    }
+
+    /// Writes `N` bytes at `addr` (a store instruction's fast path).
+    #[inline(always)]
+    pub fn write_n<const N: usize>(&mut self, addr: u64, bytes: &[u8; N]) -> Result<(), TrapCode> {
+        self.check(addr, N as u64)?;
+        let idx = (addr >> CHUNK_SHIFT) as usize;
+        let off = (addr as usize) & (CHUNK - 1);
+        if off + N <= CHUNK {
+            let chunk = Arc::make_mut(&mut self.chunks[idx]);
+            chunk[off..off + N].copy_from_slice(bytes);
+        } else {
+            self.write_slow(addr, bytes);
         }
+        Ok(())
     }
 
     /// Reads `N` bytes at `addr`.
-    #[inline]
+    #[inline(always)]
     pub fn read<const N: usize>(&self, addr: u64) -> Result<[u8; N], TrapCode> {
         self.check(addr, N as u64)?;
         let idx = (addr >> CHUNK_SHIFT) as usize;

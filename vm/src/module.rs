@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use wasmparser::{
-    DataKind, ElementItems, ElementKind, ExternalKind, Parser, Payload, TypeRef, ValidPayload,
-    Validator, WasmFeatures,
+    DataKind, ElementItems, ElementKind, ExternalKind, Parser, Payload, TypeRef, ValidPayload, Validator, WasmFeatures,
 };
 
 use crate::compile::compile_body;
@@ -181,10 +180,8 @@ fn ref_type(ty: wasmparser::RefType, offset: usize) -> Result<ValType, ModuleErr
 }
 
 fn limit32(v: u64, what: &str, offset: usize) -> Result<u32, ModuleError> {
-    u32::try_from(v).map_err(|_| ModuleError::Unsupported {
-        message: format!("{what} {v} does not fit 32 bits"),
-        offset,
-    })
+    u32::try_from(v)
+        .map_err(|_| ModuleError::Unsupported { message: format!("{what} {v} does not fit 32 bits"), offset })
 }
 
 fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, ModuleError> {
@@ -200,10 +197,7 @@ fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Mod
 
 fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, ModuleError> {
     if m.memory64 || m.shared || m.page_size_log2.is_some() {
-        return Err(ModuleError::Unsupported {
-            message: "memory64, shared or custom-page-size memory".into(),
-            offset,
-        });
+        return Err(ModuleError::Unsupported { message: "memory64, shared or custom-page-size memory".into(), offset });
     }
     Ok(MemoryType {
         min: limit32(m.initial, "memory minimum", offset)?,
@@ -230,18 +224,12 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleError
         O::RefFunc { function_index } => ConstExpr::RefFunc(function_index),
         O::GlobalGet { global_index } => ConstExpr::GlobalGet(global_index),
         other => {
-            return Err(ModuleError::Unsupported {
-                message: format!("constant expression {other:?}"),
-                offset,
-            });
+            return Err(ModuleError::Unsupported { message: format!("constant expression {other:?}"), offset });
         }
     };
     match reader.read()? {
         O::End => Ok(value),
-        other => Err(ModuleError::Unsupported {
-            message: format!("extended constant expression ({other:?})"),
-            offset,
-        }),
+        other => Err(ModuleError::Unsupported { message: format!("extended constant expression ({other:?})"), offset }),
     }
 }
 
@@ -291,15 +279,10 @@ impl Module {
                     let (offset, group) = group?;
                     for sub in group.into_types() {
                         let wasmparser::CompositeInnerType::Func(f) = &sub.composite_type.inner else {
-                            return Err(ModuleError::Unsupported {
-                                message: "non-function type".into(),
-                                offset,
-                            });
+                            return Err(ModuleError::Unsupported { message: "non-function type".into(), offset });
                         };
-                        let params =
-                            f.params().iter().map(|t| val_type(*t, offset)).collect::<Result<_, _>>()?;
-                        let results =
-                            f.results().iter().map(|t| val_type(*t, offset)).collect::<Result<_, _>>()?;
+                        let params = f.params().iter().map(|t| val_type(*t, offset)).collect::<Result<_, _>>()?;
+                        let results = f.results().iter().map(|t| val_type(*t, offset)).collect::<Result<_, _>>()?;
                         self.types.push(FuncType { params, results });
                     }
                 }
@@ -332,17 +315,10 @@ impl Module {
                             ExternType::Global(g)
                         }
                         TypeRef::Tag(_) => {
-                            return Err(ModuleError::Unsupported {
-                                message: "tag import".into(),
-                                offset,
-                            });
+                            return Err(ModuleError::Unsupported { message: "tag import".into(), offset });
                         }
                     };
-                    self.imports.push(Import {
-                        module: import.module.to_string(),
-                        name: import.name.to_string(),
-                        ty,
-                    });
+                    self.imports.push(Import { module: import.module.to_string(), name: import.name.to_string(), ty });
                 }
             }
             Payload::FunctionSection(reader) => {
@@ -384,10 +360,7 @@ impl Module {
                         ExternalKind::Memory => ExternKind::Memory(export.index),
                         ExternalKind::Global => ExternKind::Global(export.index),
                         ExternalKind::Tag => {
-                            return Err(ModuleError::Unsupported {
-                                message: "tag export".into(),
-                                offset,
-                            });
+                            return Err(ModuleError::Unsupported { message: "tag export".into(), offset });
                         }
                     };
                     self.exports.push((export.name.to_string(), kind));
@@ -400,17 +373,14 @@ impl Module {
                     let mode = match elem.kind {
                         ElementKind::Passive => SegmentMode::Passive,
                         ElementKind::Declared => SegmentMode::Declared,
-                        ElementKind::Active { table_index, offset_expr } => SegmentMode::Active {
-                            index: table_index.unwrap_or(0),
-                            offset: const_expr(&offset_expr)?,
-                        },
+                        ElementKind::Active { table_index, offset_expr } => {
+                            SegmentMode::Active { index: table_index.unwrap_or(0), offset: const_expr(&offset_expr)? }
+                        }
                     };
                     let (ty, items) = match elem.items {
                         ElementItems::Functions(r) => {
-                            let items = r
-                                .into_iter()
-                                .map(|f| f.map(ConstExpr::RefFunc))
-                                .collect::<Result<Vec<_>, _>>()?;
+                            let items =
+                                r.into_iter().map(|f| f.map(ConstExpr::RefFunc)).collect::<Result<Vec<_>, _>>()?;
                             (ValType::FuncRef, items)
                         }
                         ElementItems::Expressions(rt, r) => {
@@ -429,10 +399,9 @@ impl Module {
                     let data = data?;
                     let mode = match data.kind {
                         DataKind::Passive => SegmentMode::Passive,
-                        DataKind::Active { memory_index, offset_expr } => SegmentMode::Active {
-                            index: memory_index,
-                            offset: const_expr(&offset_expr)?,
-                        },
+                        DataKind::Active { memory_index, offset_expr } => {
+                            SegmentMode::Active { index: memory_index, offset: const_expr(&offset_expr)? }
+                        }
                     };
                     self.datas.push(DataSegment { mode, bytes: Arc::from(data.data) });
                 }

@@ -7,6 +7,8 @@
 
 use crate::instr::NumOp;
 use crate::trap::TrapCode;
+use alloc::vec::Vec;
+
 use crate::value::Slot;
 
 /// The canonical f32 NaN.
@@ -98,7 +100,7 @@ fn trunc_checked(x: f64, lo: f64, hi: f64) -> Result<f64, TrapCode> {
     if x.is_nan() {
         return Err(TrapCode::InvalidConversionToInteger);
     }
-    let t = x.trunc();
+    let t = crate::float::trunc64(x);
     if t >= lo && t < hi { Ok(t) } else { Err(TrapCode::IntegerOverflow) }
 }
 
@@ -108,7 +110,7 @@ const TWO63: f64 = 9_223_372_036_854_775_808.0;
 const TWO64: f64 = 18_446_744_073_709_551_616.0;
 
 /// Executes a scalar numeric instruction on the top of `stack`.
-#[inline]
+#[inline(always)]
 pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
     use NumOp::*;
     macro_rules! un {
@@ -196,15 +198,11 @@ pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
         }),
         I32DivU => bin_try!(|a, b| {
             let (a, b) = (a as u32, b as u32);
-            if b == 0 { Err(TrapCode::IntegerDivideByZero) } else { Ok((a / b) as Slot) }
+            a.checked_div(b).map(|q| q as Slot).ok_or(TrapCode::IntegerDivideByZero)
         }),
         I32RemS => bin_try!(|a, b| {
             let (a, b) = (a as i32, b as i32);
-            if b == 0 {
-                Err(TrapCode::IntegerDivideByZero)
-            } else {
-                Ok(a.wrapping_rem(b) as u32 as Slot)
-            }
+            if b == 0 { Err(TrapCode::IntegerDivideByZero) } else { Ok(a.wrapping_rem(b) as u32 as Slot) }
         }),
         I32RemU => bin_try!(|a, b| {
             let (a, b) = (a as u32, b as u32);
@@ -237,15 +235,11 @@ pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
         }),
         I64DivU => bin_try!(|a, b| {
             let (a, b) = (a as u64, b as u64);
-            if b == 0 { Err(TrapCode::IntegerDivideByZero) } else { Ok((a / b) as Slot) }
+            a.checked_div(b).map(|q| q as Slot).ok_or(TrapCode::IntegerDivideByZero)
         }),
         I64RemS => bin_try!(|a, b| {
             let (a, b) = (a as i64, b as i64);
-            if b == 0 {
-                Err(TrapCode::IntegerDivideByZero)
-            } else {
-                Ok(a.wrapping_rem(b) as u64 as Slot)
-            }
+            if b == 0 { Err(TrapCode::IntegerDivideByZero) } else { Ok(a.wrapping_rem(b) as u64 as Slot) }
         }),
         I64RemU => bin_try!(|a, b| {
             let (a, b) = (a as u64, b as u64);
@@ -263,11 +257,11 @@ pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
         F32Abs => un!(|a| (a as u32 & 0x7FFF_FFFF) as Slot),
         F32Neg => un!(|a| (a as u32 ^ 0x8000_0000) as Slot),
         F32Copysign => bin!(|a, b| ((a as u32 & 0x7FFF_FFFF) | (b as u32 & 0x8000_0000)) as Slot),
-        F32Ceil => un!(|a| canon32(f32v(a).ceil()) as Slot),
-        F32Floor => un!(|a| canon32(f32v(a).floor()) as Slot),
-        F32Trunc => un!(|a| canon32(f32v(a).trunc()) as Slot),
-        F32Nearest => un!(|a| canon32(f32v(a).round_ties_even()) as Slot),
-        F32Sqrt => un!(|a| canon32(f32v(a).sqrt()) as Slot),
+        F32Ceil => un!(|a| canon32(crate::float::ceil32(f32v(a))) as Slot),
+        F32Floor => un!(|a| canon32(crate::float::floor32(f32v(a))) as Slot),
+        F32Trunc => un!(|a| canon32(crate::float::trunc32(f32v(a))) as Slot),
+        F32Nearest => un!(|a| canon32(crate::float::nearest32(f32v(a))) as Slot),
+        F32Sqrt => un!(|a| canon32(crate::float::sqrt32(f32v(a))) as Slot),
         F32Add => bin!(|a, b| canon32(f32v(a) + f32v(b)) as Slot),
         F32Sub => bin!(|a, b| canon32(f32v(a) - f32v(b)) as Slot),
         F32Mul => bin!(|a, b| canon32(f32v(a) * f32v(b)) as Slot),
@@ -277,13 +271,12 @@ pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
 
         F64Abs => un!(|a| (a as u64 & 0x7FFF_FFFF_FFFF_FFFF) as Slot),
         F64Neg => un!(|a| (a as u64 ^ 0x8000_0000_0000_0000) as Slot),
-        F64Copysign => bin!(|a, b| ((a as u64 & 0x7FFF_FFFF_FFFF_FFFF)
-            | (b as u64 & 0x8000_0000_0000_0000)) as Slot),
-        F64Ceil => un!(|a| canon64(f64v(a).ceil()) as Slot),
-        F64Floor => un!(|a| canon64(f64v(a).floor()) as Slot),
-        F64Trunc => un!(|a| canon64(f64v(a).trunc()) as Slot),
-        F64Nearest => un!(|a| canon64(f64v(a).round_ties_even()) as Slot),
-        F64Sqrt => un!(|a| canon64(f64v(a).sqrt()) as Slot),
+        F64Copysign => bin!(|a, b| ((a as u64 & 0x7FFF_FFFF_FFFF_FFFF) | (b as u64 & 0x8000_0000_0000_0000)) as Slot),
+        F64Ceil => un!(|a| canon64(crate::float::ceil64(f64v(a))) as Slot),
+        F64Floor => un!(|a| canon64(crate::float::floor64(f64v(a))) as Slot),
+        F64Trunc => un!(|a| canon64(crate::float::trunc64(f64v(a))) as Slot),
+        F64Nearest => un!(|a| canon64(crate::float::nearest64(f64v(a))) as Slot),
+        F64Sqrt => un!(|a| canon64(crate::float::sqrt64(f64v(a))) as Slot),
         F64Add => bin!(|a, b| canon64(f64v(a) + f64v(b)) as Slot),
         F64Sub => bin!(|a, b| canon64(f64v(a) - f64v(b)) as Slot),
         F64Mul => bin!(|a, b| canon64(f64v(a) * f64v(b)) as Slot),
@@ -292,15 +285,13 @@ pub fn exec(op: NumOp, stack: &mut Vec<Slot>) -> Result<(), TrapCode> {
         F64Max => bin!(|a, b| canon64(fmax64(f64v(a), f64v(b))) as Slot),
 
         I32WrapI64 => un!(|a| (a as u32) as Slot),
-        I32TruncF32S => un_try!(|a| trunc_checked(f32v(a) as f64, -TWO31, TWO31)
-            .map(|t| t as i32 as u32 as Slot)),
+        I32TruncF32S => un_try!(|a| trunc_checked(f32v(a) as f64, -TWO31, TWO31).map(|t| t as i32 as u32 as Slot)),
         I32TruncF32U => un_try!(|a| trunc_checked(f32v(a) as f64, 0.0, TWO32).map(|t| t as u32 as Slot)),
         I32TruncF64S => un_try!(|a| trunc_checked(f64v(a), -TWO31, TWO31).map(|t| t as i32 as u32 as Slot)),
         I32TruncF64U => un_try!(|a| trunc_checked(f64v(a), 0.0, TWO32).map(|t| t as u32 as Slot)),
         I64ExtendI32S => un!(|a| (a as i32 as i64 as u64) as Slot),
         I64ExtendI32U => un!(|a| (a as u32 as u64) as Slot),
-        I64TruncF32S => un_try!(|a| trunc_checked(f32v(a) as f64, -TWO63, TWO63)
-            .map(|t| t as i64 as u64 as Slot)),
+        I64TruncF32S => un_try!(|a| trunc_checked(f32v(a) as f64, -TWO63, TWO63).map(|t| t as i64 as u64 as Slot)),
         I64TruncF32U => un_try!(|a| trunc_checked(f32v(a) as f64, 0.0, TWO64).map(|t| t as u64 as Slot)),
         I64TruncF64S => un_try!(|a| trunc_checked(f64v(a), -TWO63, TWO63).map(|t| t as i64 as u64 as Slot)),
         I64TruncF64U => un_try!(|a| trunc_checked(f64v(a), 0.0, TWO64).map(|t| t as u64 as Slot)),
@@ -349,10 +340,7 @@ mod tests {
     #[test]
     fn integer_traps() {
         assert_eq!(run(NumOp::I32DivS, &[1, 0]), Err(TrapCode::IntegerDivideByZero));
-        assert_eq!(
-            run(NumOp::I32DivS, &[i32::MIN as u32 as Slot, u32::MAX as Slot]),
-            Err(TrapCode::IntegerOverflow)
-        );
+        assert_eq!(run(NumOp::I32DivS, &[i32::MIN as u32 as Slot, u32::MAX as Slot]), Err(TrapCode::IntegerOverflow));
         assert_eq!(run(NumOp::I32RemS, &[i32::MIN as u32 as Slot, u32::MAX as Slot]), Ok(0));
         assert_eq!(run(NumOp::I64RemU, &[5, 0]), Err(TrapCode::IntegerDivideByZero));
     }
@@ -364,10 +352,7 @@ mod tests {
         assert_eq!(run(NumOp::F32Neg, &[payload]), Ok(0xFFA0_0001u32 as Slot));
         assert_eq!(run(NumOp::F32Abs, &[0xFFA0_0001u32 as Slot]), Ok(payload));
         assert_eq!(run(NumOp::F32Sqrt, &[(-1.0f32).to_bits() as Slot]), Ok(CANONICAL_NAN_F32 as Slot));
-        assert_eq!(
-            run(NumOp::F64PromoteF32, &[payload]),
-            Ok(CANONICAL_NAN_F64 as Slot)
-        );
+        assert_eq!(run(NumOp::F64PromoteF32, &[payload]), Ok(CANONICAL_NAN_F64 as Slot));
         // min(-0, +0) is -0 and min with NaN is the canonical NaN.
         assert_eq!(
             run(NumOp::F32Min, &[0.0f32.to_bits() as Slot, (-0.0f32).to_bits() as Slot]),

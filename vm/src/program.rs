@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use crate::hash::{Hash, Tag, depth_for, empties, hash_parts, merkle_path, merkle_root, page_leaf, slot_leaf};
+use crate::hash::{
+    Hash, MerkleTree, Tag, depth_for, empties, hash_parts, merkle_path, merkle_root, page_leaf, slot_leaf,
+};
 use crate::instr::OP_BYTES;
 use crate::limits::Limits;
 use crate::root::{PAGE_BYTES, slot_empties};
@@ -215,12 +217,12 @@ impl ProgramCommitment {
 pub struct ProgramIndex {
     /// The commitment.
     pub commitment: ProgramCommitment,
-    /// Code-tree leaves.
-    pub code_leaves: Vec<Hash>,
+    /// The code tree.
+    pub code: MerkleTree,
     /// Function entries by address.
     pub funcs: Vec<FuncEntry>,
-    /// Function-table leaves.
-    pub func_leaves: Vec<Hash>,
+    /// The function table.
+    pub func_tree: MerkleTree,
     /// Data segments: (chunk leaves, commitment).
     pub datas: Vec<(Vec<Hash>, Hash)>,
     /// Element segments: (item leaves, commitment).
@@ -230,14 +232,12 @@ pub struct ProgramIndex {
 impl ProgramIndex {
     /// Path of op `index` in the code tree.
     pub fn code_path(&self, index: u32) -> Vec<Hash> {
-        let d = depth_for(self.code_leaves.len() as u64);
-        merkle_path(&self.code_leaves, d, &empties(instr_leaf(&[0; OP_BYTES]), d), index as u64)
+        self.code.path(index as u64)
     }
 
     /// Path of function `f` in the function table.
     pub fn func_path(&self, f: u32) -> Vec<Hash> {
-        let d = depth_for(self.func_leaves.len() as u64);
-        merkle_path(&self.func_leaves, d, &empties(crate::hash::ZERO, d), f as u64)
+        self.func_tree.path(f as u64)
     }
 
     /// Path of data segment `i` in the data tree.
@@ -270,6 +270,7 @@ impl ProgramIndex {
 }
 
 /// Builds the index (and commitment) from a store's static parts.
+#[cfg(feature = "std")]
 pub(crate) fn build_index(
     funcs: &[(FuncEntry, &[crate::instr::Op])],
     datas: &[&[u8]],
@@ -315,10 +316,13 @@ pub(crate) fn build_index(
     };
     let data_commits: Vec<Hash> = datas.iter().map(|d| d.1).collect();
     let elem_commits: Vec<Hash> = elems.iter().map(|e| e.1).collect();
+    let n_code = code_leaves.len() as u32;
+    let code = MerkleTree::new(code_leaves, instr_leaf(&[0; OP_BYTES]));
+    let func_tree = MerkleTree::new(func_leaves, crate::hash::ZERO);
     let commitment = ProgramCommitment {
-        code_root: root_of(&code_leaves, instr_leaf(&[0; OP_BYTES])),
-        n_code: code_leaves.len() as u32,
-        funcs_root: root_of(&func_leaves, crate::hash::ZERO),
+        code_root: code.root(),
+        n_code,
+        funcs_root: func_tree.root(),
         n_funcs: entries.len() as u32,
         datas_root: root_of(&data_commits, crate::hash::ZERO),
         n_datas: datas.len() as u32,
@@ -329,5 +333,5 @@ pub(crate) fn build_index(
         n_tables,
         limits,
     };
-    ProgramIndex { commitment, code_leaves, funcs: entries, func_leaves, datas, elems }
+    ProgramIndex { commitment, code, funcs: entries, func_tree, datas, elems }
 }

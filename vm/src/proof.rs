@@ -494,9 +494,7 @@ impl OneStepProof {
             .collect::<Res<Vec<_>>>()?;
         let n = r.count(MAX_OPENINGS, 38)?;
         let tables = (0..n)
-            .map(|_| {
-                Ok(TableOpening { elem_type: r.u8()?, size: r.u32()?, max: r.opt_u32()?, tree: r.hash()? })
-            })
+            .map(|_| Ok(TableOpening { elem_type: r.u8()?, size: r.u32()?, max: r.opt_u32()?, tree: r.hash()? }))
             .collect::<Res<Vec<_>>>()?;
         let n = r.count(MAX_OPENINGS, 25)?;
         let table_elems = (0..n).map(|_| Ok((r.u32()?, r.slot_opening()?))).collect::<Res<Vec<_>>>()?;

@@ -19,7 +19,9 @@ use crate::proof::{
     DataOpening, ElemOpening, FrameOpening, FuncOpening, MAX_OPERANDS, MemoryOpening, OneStepProof, PageOpening,
     SlotOpening, TableOpening,
 };
-use crate::root::{PAGE_BYTES, StatusCode, TABLE_TREE_DEPTH, locals_root, operands_hash, slot_empties, table_tree_root};
+use crate::root::{
+    PAGE_BYTES, StatusCode, TABLE_TREE_DEPTH, locals_root, operands_hash, slot_empties, table_tree_root,
+};
 use crate::value::{Slot, ValType};
 
 /// Why a proof could not be built.
@@ -247,10 +249,11 @@ pub fn prove_step(m: &Machine, index: &ProgramIndex, hasher: &mut StateHasher) -
     }
     // Record what the instruction touches, on a copy.
     let mut copy = m.clone();
-    let op = copy.code.ops[copy.pc as usize];
+    let op = copy.program.clone().funcs[copy.func as usize].code.ops[copy.pc as usize];
     let mut host = crate::host::NoHost;
-    let mut rec = Recorder { live: Live { m: &mut copy, host: &mut host as &mut dyn Host }, log: Log::default() };
-    let _ = exec_op(&mut rec, op);
+    let mut rec =
+        Recorder { live: Live { m: &mut copy, host: &mut host as &mut dyn Host, changed: false }, log: Log::default() };
+    let _ = exec_op(&mut rec, &op);
     let log = rec.log;
     if log.host_call {
         return Err(ProveError::HostCall);
@@ -312,7 +315,12 @@ pub fn prove_step(m: &Machine, index: &ProgramIndex, hasher: &mut StateHasher) -
     if log.tables || !log.elems.is_empty() {
         for t in &m.tables {
             let ty = if t.ty == ValType::FuncRef { 0 } else { 1 };
-            proof.tables.push(TableOpening { elem_type: ty, size: t.size(), max: t.max, tree: table_tree_root(&t.elems) });
+            proof.tables.push(TableOpening {
+                elem_type: ty,
+                size: t.size(),
+                max: t.max,
+                tree: table_tree_root(&t.elems),
+            });
         }
         let empty = slot_empties(TABLE_TREE_DEPTH);
         for &(ti, i) in &log.elems {

@@ -10,6 +10,8 @@
 //! turns a NaN result into the positive canonical NaN, while the bitwise ones (neg, abs, pmin,
 //! pmax, splat, extract/replace lane) move bits unchanged.
 
+use alloc::vec::Vec;
+
 use crate::value::Slot;
 
 /// The canonical `f32` NaN: positive, quiet, zero payload.
@@ -42,6 +44,7 @@ macro_rules! define_simd_ops {
 
         impl SimdOp {
             /// Translates a wasmparser operator; `None` if it is not a non-memory SIMD instruction.
+            #[cfg(feature = "std")]
             pub fn from_operator(op: &wasmparser::Operator<'_>) -> Option<SimdOp> {
                 use wasmparser::Operator as O;
                 Some(match op {
@@ -356,90 +359,50 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
         S::I8x16ExtractLaneU(l) => unary(stack, |v| Slot::from(extract::<u8>(v, l))),
         S::I16x8ExtractLaneS(l) => unary(stack, |v| zext32(extract::<u16>(v, l) as i16 as u32)),
         S::I16x8ExtractLaneU(l) => unary(stack, |v| Slot::from(extract::<u16>(v, l))),
-        S::I32x4ExtractLane(l) | S::F32x4ExtractLane(l) => {
-            unary(stack, |v| Slot::from(extract::<u32>(v, l)))
-        }
-        S::I64x2ExtractLane(l) | S::F64x2ExtractLane(l) => {
-            unary(stack, |v| Slot::from(extract::<u64>(v, l)))
-        }
+        S::I32x4ExtractLane(l) | S::F32x4ExtractLane(l) => unary(stack, |v| Slot::from(extract::<u32>(v, l))),
+        S::I64x2ExtractLane(l) | S::F64x2ExtractLane(l) => unary(stack, |v| Slot::from(extract::<u64>(v, l))),
         S::I8x16ReplaceLane(l) => binary(stack, |v, x| replace(v, l, x as u8)),
         S::I16x8ReplaceLane(l) => binary(stack, |v, x| replace(v, l, x as u16)),
-        S::I32x4ReplaceLane(l) | S::F32x4ReplaceLane(l) => {
-            binary(stack, |v, x| replace(v, l, x as u32))
-        }
-        S::I64x2ReplaceLane(l) | S::F64x2ReplaceLane(l) => {
-            binary(stack, |v, x| replace(v, l, x as u64))
-        }
+        S::I32x4ReplaceLane(l) | S::F32x4ReplaceLane(l) => binary(stack, |v, x| replace(v, l, x as u32)),
+        S::I64x2ReplaceLane(l) | S::F64x2ReplaceLane(l) => binary(stack, |v, x| replace(v, l, x as u64)),
 
         // Integer comparisons.
         S::I8x16Eq => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x == y)),
         S::I8x16Ne => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x != y)),
-        S::I8x16LtS => binary(stack, |a, b| {
-            compare::<u8>(a, b, |x, y| (x as i8) < (y as i8))
-        }),
+        S::I8x16LtS => binary(stack, |a, b| compare::<u8>(a, b, |x, y| (x as i8) < (y as i8))),
         S::I8x16LtU => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x < y)),
-        S::I8x16GtS => binary(stack, |a, b| {
-            compare::<u8>(a, b, |x, y| (x as i8) > (y as i8))
-        }),
+        S::I8x16GtS => binary(stack, |a, b| compare::<u8>(a, b, |x, y| (x as i8) > (y as i8))),
         S::I8x16GtU => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x > y)),
-        S::I8x16LeS => binary(stack, |a, b| {
-            compare::<u8>(a, b, |x, y| (x as i8) <= (y as i8))
-        }),
+        S::I8x16LeS => binary(stack, |a, b| compare::<u8>(a, b, |x, y| (x as i8) <= (y as i8))),
         S::I8x16LeU => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x <= y)),
-        S::I8x16GeS => binary(stack, |a, b| {
-            compare::<u8>(a, b, |x, y| (x as i8) >= (y as i8))
-        }),
+        S::I8x16GeS => binary(stack, |a, b| compare::<u8>(a, b, |x, y| (x as i8) >= (y as i8))),
         S::I8x16GeU => binary(stack, |a, b| compare::<u8>(a, b, |x, y| x >= y)),
         S::I16x8Eq => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x == y)),
         S::I16x8Ne => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x != y)),
-        S::I16x8LtS => binary(stack, |a, b| {
-            compare::<u16>(a, b, |x, y| (x as i16) < (y as i16))
-        }),
+        S::I16x8LtS => binary(stack, |a, b| compare::<u16>(a, b, |x, y| (x as i16) < (y as i16))),
         S::I16x8LtU => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x < y)),
-        S::I16x8GtS => binary(stack, |a, b| {
-            compare::<u16>(a, b, |x, y| (x as i16) > (y as i16))
-        }),
+        S::I16x8GtS => binary(stack, |a, b| compare::<u16>(a, b, |x, y| (x as i16) > (y as i16))),
         S::I16x8GtU => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x > y)),
-        S::I16x8LeS => binary(stack, |a, b| {
-            compare::<u16>(a, b, |x, y| (x as i16) <= (y as i16))
-        }),
+        S::I16x8LeS => binary(stack, |a, b| compare::<u16>(a, b, |x, y| (x as i16) <= (y as i16))),
         S::I16x8LeU => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x <= y)),
-        S::I16x8GeS => binary(stack, |a, b| {
-            compare::<u16>(a, b, |x, y| (x as i16) >= (y as i16))
-        }),
+        S::I16x8GeS => binary(stack, |a, b| compare::<u16>(a, b, |x, y| (x as i16) >= (y as i16))),
         S::I16x8GeU => binary(stack, |a, b| compare::<u16>(a, b, |x, y| x >= y)),
         S::I32x4Eq => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x == y)),
         S::I32x4Ne => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x != y)),
-        S::I32x4LtS => binary(stack, |a, b| {
-            compare::<u32>(a, b, |x, y| (x as i32) < (y as i32))
-        }),
+        S::I32x4LtS => binary(stack, |a, b| compare::<u32>(a, b, |x, y| (x as i32) < (y as i32))),
         S::I32x4LtU => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x < y)),
-        S::I32x4GtS => binary(stack, |a, b| {
-            compare::<u32>(a, b, |x, y| (x as i32) > (y as i32))
-        }),
+        S::I32x4GtS => binary(stack, |a, b| compare::<u32>(a, b, |x, y| (x as i32) > (y as i32))),
         S::I32x4GtU => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x > y)),
-        S::I32x4LeS => binary(stack, |a, b| {
-            compare::<u32>(a, b, |x, y| (x as i32) <= (y as i32))
-        }),
+        S::I32x4LeS => binary(stack, |a, b| compare::<u32>(a, b, |x, y| (x as i32) <= (y as i32))),
         S::I32x4LeU => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x <= y)),
-        S::I32x4GeS => binary(stack, |a, b| {
-            compare::<u32>(a, b, |x, y| (x as i32) >= (y as i32))
-        }),
+        S::I32x4GeS => binary(stack, |a, b| compare::<u32>(a, b, |x, y| (x as i32) >= (y as i32))),
         S::I32x4GeU => binary(stack, |a, b| compare::<u32>(a, b, |x, y| x >= y)),
         S::I64x2Eq => binary(stack, |a, b| compare::<u64>(a, b, |x, y| x == y)),
         S::I64x2Ne => binary(stack, |a, b| compare::<u64>(a, b, |x, y| x != y)),
-        S::I64x2LtS => binary(stack, |a, b| {
-            compare::<u64>(a, b, |x, y| (x as i64) < (y as i64))
-        }),
-        S::I64x2GtS => binary(stack, |a, b| {
-            compare::<u64>(a, b, |x, y| (x as i64) > (y as i64))
-        }),
-        S::I64x2LeS => binary(stack, |a, b| {
-            compare::<u64>(a, b, |x, y| (x as i64) <= (y as i64))
-        }),
-        S::I64x2GeS => binary(stack, |a, b| {
-            compare::<u64>(a, b, |x, y| (x as i64) >= (y as i64))
-        }),
+        S::I64x2LtS => binary(stack, |a, b| compare::<u64>(a, b, |x, y| (x as i64) < (y as i64))),
+        S::I64x2GtS => binary(stack, |a, b| compare::<u64>(a, b, |x, y| (x as i64) > (y as i64))),
+        S::I64x2LeS => binary(stack, |a, b| compare::<u64>(a, b, |x, y| (x as i64) <= (y as i64))),
+        S::I64x2GeS => binary(stack, |a, b| compare::<u64>(a, b, |x, y| (x as i64) >= (y as i64))),
 
         // Float comparisons (IEEE: every comparison with a NaN is false, except `ne`).
         S::F32x4Eq => binary(stack, |a, b| fcompare::<f32>(a, b, |x, y| x == y)),
@@ -476,15 +439,9 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
 
         // Integer unary.
         S::I8x16Abs => unary(stack, |a| map::<u8>(a, |x| (x as i8).wrapping_abs() as u8)),
-        S::I16x8Abs => unary(stack, |a| {
-            map::<u16>(a, |x| (x as i16).wrapping_abs() as u16)
-        }),
-        S::I32x4Abs => unary(stack, |a| {
-            map::<u32>(a, |x| (x as i32).wrapping_abs() as u32)
-        }),
-        S::I64x2Abs => unary(stack, |a| {
-            map::<u64>(a, |x| (x as i64).wrapping_abs() as u64)
-        }),
+        S::I16x8Abs => unary(stack, |a| map::<u16>(a, |x| (x as i16).wrapping_abs() as u16)),
+        S::I32x4Abs => unary(stack, |a| map::<u32>(a, |x| (x as i32).wrapping_abs() as u32)),
+        S::I64x2Abs => unary(stack, |a| map::<u64>(a, |x| (x as i64).wrapping_abs() as u64)),
         S::I8x16Neg => unary(stack, |a| map::<u8>(a, u8::wrapping_neg)),
         S::I16x8Neg => unary(stack, |a| map::<u16>(a, u16::wrapping_neg)),
         S::I32x4Neg => unary(stack, |a| map::<u32>(a, u32::wrapping_neg)),
@@ -493,24 +450,16 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
 
         // Shifts: the count is taken modulo the lane width.
         S::I8x16Shl => binary(stack, |a, n| shift::<u8>(a, n, |x, s| x << s)),
-        S::I8x16ShrS => binary(stack, |a, n| {
-            shift::<u8>(a, n, |x, s| ((x as i8) >> s) as u8)
-        }),
+        S::I8x16ShrS => binary(stack, |a, n| shift::<u8>(a, n, |x, s| ((x as i8) >> s) as u8)),
         S::I8x16ShrU => binary(stack, |a, n| shift::<u8>(a, n, |x, s| x >> s)),
         S::I16x8Shl => binary(stack, |a, n| shift::<u16>(a, n, |x, s| x << s)),
-        S::I16x8ShrS => binary(stack, |a, n| {
-            shift::<u16>(a, n, |x, s| ((x as i16) >> s) as u16)
-        }),
+        S::I16x8ShrS => binary(stack, |a, n| shift::<u16>(a, n, |x, s| ((x as i16) >> s) as u16)),
         S::I16x8ShrU => binary(stack, |a, n| shift::<u16>(a, n, |x, s| x >> s)),
         S::I32x4Shl => binary(stack, |a, n| shift::<u32>(a, n, |x, s| x << s)),
-        S::I32x4ShrS => binary(stack, |a, n| {
-            shift::<u32>(a, n, |x, s| ((x as i32) >> s) as u32)
-        }),
+        S::I32x4ShrS => binary(stack, |a, n| shift::<u32>(a, n, |x, s| ((x as i32) >> s) as u32)),
         S::I32x4ShrU => binary(stack, |a, n| shift::<u32>(a, n, |x, s| x >> s)),
         S::I64x2Shl => binary(stack, |a, n| shift::<u64>(a, n, |x, s| x << s)),
-        S::I64x2ShrS => binary(stack, |a, n| {
-            shift::<u64>(a, n, |x, s| ((x as i64) >> s) as u64)
-        }),
+        S::I64x2ShrS => binary(stack, |a, n| shift::<u64>(a, n, |x, s| ((x as i64) >> s) as u64)),
         S::I64x2ShrU => binary(stack, |a, n| shift::<u64>(a, n, |x, s| x >> s)),
 
         // Integer arithmetic.
@@ -525,52 +474,28 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
         S::I16x8Mul => binary(stack, |a, b| zip::<u16>(a, b, u16::wrapping_mul)),
         S::I32x4Mul => binary(stack, |a, b| zip::<u32>(a, b, u32::wrapping_mul)),
         S::I64x2Mul => binary(stack, |a, b| zip::<u64>(a, b, u64::wrapping_mul)),
-        S::I8x16AddSatS => binary(stack, |a, b| {
-            zip::<u8>(a, b, |x, y| (x as i8).saturating_add(y as i8) as u8)
-        }),
+        S::I8x16AddSatS => binary(stack, |a, b| zip::<u8>(a, b, |x, y| (x as i8).saturating_add(y as i8) as u8)),
         S::I8x16AddSatU => binary(stack, |a, b| zip::<u8>(a, b, u8::saturating_add)),
-        S::I8x16SubSatS => binary(stack, |a, b| {
-            zip::<u8>(a, b, |x, y| (x as i8).saturating_sub(y as i8) as u8)
-        }),
+        S::I8x16SubSatS => binary(stack, |a, b| zip::<u8>(a, b, |x, y| (x as i8).saturating_sub(y as i8) as u8)),
         S::I8x16SubSatU => binary(stack, |a, b| zip::<u8>(a, b, u8::saturating_sub)),
-        S::I16x8AddSatS => binary(stack, |a, b| {
-            zip::<u16>(a, b, |x, y| (x as i16).saturating_add(y as i16) as u16)
-        }),
+        S::I16x8AddSatS => binary(stack, |a, b| zip::<u16>(a, b, |x, y| (x as i16).saturating_add(y as i16) as u16)),
         S::I16x8AddSatU => binary(stack, |a, b| zip::<u16>(a, b, u16::saturating_add)),
-        S::I16x8SubSatS => binary(stack, |a, b| {
-            zip::<u16>(a, b, |x, y| (x as i16).saturating_sub(y as i16) as u16)
-        }),
+        S::I16x8SubSatS => binary(stack, |a, b| zip::<u16>(a, b, |x, y| (x as i16).saturating_sub(y as i16) as u16)),
         S::I16x8SubSatU => binary(stack, |a, b| zip::<u16>(a, b, u16::saturating_sub)),
-        S::I8x16MinS => binary(stack, |a, b| {
-            zip::<u8>(a, b, |x, y| (x as i8).min(y as i8) as u8)
-        }),
+        S::I8x16MinS => binary(stack, |a, b| zip::<u8>(a, b, |x, y| (x as i8).min(y as i8) as u8)),
         S::I8x16MinU => binary(stack, |a, b| zip::<u8>(a, b, u8::min)),
-        S::I8x16MaxS => binary(stack, |a, b| {
-            zip::<u8>(a, b, |x, y| (x as i8).max(y as i8) as u8)
-        }),
+        S::I8x16MaxS => binary(stack, |a, b| zip::<u8>(a, b, |x, y| (x as i8).max(y as i8) as u8)),
         S::I8x16MaxU => binary(stack, |a, b| zip::<u8>(a, b, u8::max)),
-        S::I16x8MinS => binary(stack, |a, b| {
-            zip::<u16>(a, b, |x, y| (x as i16).min(y as i16) as u16)
-        }),
+        S::I16x8MinS => binary(stack, |a, b| zip::<u16>(a, b, |x, y| (x as i16).min(y as i16) as u16)),
         S::I16x8MinU => binary(stack, |a, b| zip::<u16>(a, b, u16::min)),
-        S::I16x8MaxS => binary(stack, |a, b| {
-            zip::<u16>(a, b, |x, y| (x as i16).max(y as i16) as u16)
-        }),
+        S::I16x8MaxS => binary(stack, |a, b| zip::<u16>(a, b, |x, y| (x as i16).max(y as i16) as u16)),
         S::I16x8MaxU => binary(stack, |a, b| zip::<u16>(a, b, u16::max)),
-        S::I32x4MinS => binary(stack, |a, b| {
-            zip::<u32>(a, b, |x, y| (x as i32).min(y as i32) as u32)
-        }),
+        S::I32x4MinS => binary(stack, |a, b| zip::<u32>(a, b, |x, y| (x as i32).min(y as i32) as u32)),
         S::I32x4MinU => binary(stack, |a, b| zip::<u32>(a, b, u32::min)),
-        S::I32x4MaxS => binary(stack, |a, b| {
-            zip::<u32>(a, b, |x, y| (x as i32).max(y as i32) as u32)
-        }),
+        S::I32x4MaxS => binary(stack, |a, b| zip::<u32>(a, b, |x, y| (x as i32).max(y as i32) as u32)),
         S::I32x4MaxU => binary(stack, |a, b| zip::<u32>(a, b, u32::max)),
-        S::I8x16AvgrU => binary(stack, |a, b| {
-            zip::<u8>(a, b, |x, y| ((u16::from(x) + u16::from(y) + 1) >> 1) as u8)
-        }),
-        S::I16x8AvgrU => binary(stack, |a, b| {
-            zip::<u16>(a, b, |x, y| ((u32::from(x) + u32::from(y) + 1) >> 1) as u16)
-        }),
+        S::I8x16AvgrU => binary(stack, |a, b| zip::<u8>(a, b, |x, y| ((u16::from(x) + u16::from(y) + 1) >> 1) as u8)),
+        S::I16x8AvgrU => binary(stack, |a, b| zip::<u16>(a, b, |x, y| ((u32::from(x) + u32::from(y) + 1) >> 1) as u16)),
         S::I16x8Q15MulrSatS => binary(stack, |a, b| zip::<u16>(a, b, q15mulr_sat)),
         S::I32x4DotI16x8S => binary(stack, dot_i16x8_s),
 
@@ -617,16 +542,16 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
         S::F64x2Neg => unary(stack, |a| map::<u64>(a, |x| x ^ F64_SIGN)),
 
         // Float arithmetic: NaN results canonicalized.
-        S::F32x4Sqrt => unary(stack, |a| fmap::<f32>(a, f32::sqrt)),
-        S::F32x4Ceil => unary(stack, |a| fmap::<f32>(a, f32::ceil)),
-        S::F32x4Floor => unary(stack, |a| fmap::<f32>(a, f32::floor)),
-        S::F32x4Trunc => unary(stack, |a| fmap::<f32>(a, f32::trunc)),
-        S::F32x4Nearest => unary(stack, |a| fmap::<f32>(a, f32::round_ties_even)),
-        S::F64x2Sqrt => unary(stack, |a| fmap::<f64>(a, f64::sqrt)),
-        S::F64x2Ceil => unary(stack, |a| fmap::<f64>(a, f64::ceil)),
-        S::F64x2Floor => unary(stack, |a| fmap::<f64>(a, f64::floor)),
-        S::F64x2Trunc => unary(stack, |a| fmap::<f64>(a, f64::trunc)),
-        S::F64x2Nearest => unary(stack, |a| fmap::<f64>(a, f64::round_ties_even)),
+        S::F32x4Sqrt => unary(stack, |a| fmap::<f32>(a, crate::float::sqrt32)),
+        S::F32x4Ceil => unary(stack, |a| fmap::<f32>(a, crate::float::ceil32)),
+        S::F32x4Floor => unary(stack, |a| fmap::<f32>(a, crate::float::floor32)),
+        S::F32x4Trunc => unary(stack, |a| fmap::<f32>(a, crate::float::trunc32)),
+        S::F32x4Nearest => unary(stack, |a| fmap::<f32>(a, crate::float::nearest32)),
+        S::F64x2Sqrt => unary(stack, |a| fmap::<f64>(a, crate::float::sqrt64)),
+        S::F64x2Ceil => unary(stack, |a| fmap::<f64>(a, crate::float::ceil64)),
+        S::F64x2Floor => unary(stack, |a| fmap::<f64>(a, crate::float::floor64)),
+        S::F64x2Trunc => unary(stack, |a| fmap::<f64>(a, crate::float::trunc64)),
+        S::F64x2Nearest => unary(stack, |a| fmap::<f64>(a, crate::float::nearest64)),
         S::F32x4Add => binary(stack, |a, b| fzip::<f32>(a, b, |x, y| x + y)),
         S::F32x4Sub => binary(stack, |a, b| fzip::<f32>(a, b, |x, y| x - y)),
         S::F32x4Mul => binary(stack, |a, b| fzip::<f32>(a, b, |x, y| x * y)),
@@ -648,30 +573,22 @@ pub fn exec(op: SimdOp, stack: &mut Vec<Slot>) {
 
         // Conversions. Rust's float-to-int `as` saturates and maps NaN to 0; int-to-float `as`
         // and f64-to-f32 `as` round to nearest, ties to even.
-        S::I32x4TruncSatF32x4S => unary(stack, |a| {
-            map::<u32>(a, |x| f32::from_bits(x) as i32 as u32)
-        }),
+        S::I32x4TruncSatF32x4S => unary(stack, |a| map::<u32>(a, |x| f32::from_bits(x) as i32 as u32)),
         S::I32x4TruncSatF32x4U => unary(stack, |a| map::<u32>(a, |x| f32::from_bits(x) as u32)),
         S::F32x4ConvertI32x4S => unary(stack, |a| map::<u32>(a, |x| (x as i32 as f32).to_bits())),
         S::F32x4ConvertI32x4U => unary(stack, |a| map::<u32>(a, |x| (x as f32).to_bits())),
-        S::I32x4TruncSatF64x2SZero => unary(stack, |a| {
-            low_or_zero::<u64, u32>(a, |x| f64::from_bits(x) as i32 as u32)
-        }),
-        S::I32x4TruncSatF64x2UZero => unary(stack, |a| {
-            low_or_zero::<u64, u32>(a, |x| f64::from_bits(x) as u32)
-        }),
-        S::F32x4DemoteF64x2Zero => unary(stack, |a| {
-            low_or_zero::<u64, u32>(a, |x| canonical(f64::from_bits(x) as f32))
-        }),
-        S::F64x2ConvertLowI32x4S => unary(stack, |a| {
-            extend::<u32, u64>(a, LOW, |x| (x as i32 as f64).to_bits().into())
-        }),
-        S::F64x2ConvertLowI32x4U => unary(stack, |a| {
-            extend::<u32, u64>(a, LOW, |x| (x as f64).to_bits().into())
-        }),
-        S::F64x2PromoteLowF32x4 => unary(stack, |a| {
-            extend::<u32, u64>(a, LOW, |x| canonical(f64::from(f32::from_bits(x))).into())
-        }),
+        S::I32x4TruncSatF64x2SZero => unary(stack, |a| low_or_zero::<u64, u32>(a, |x| f64::from_bits(x) as i32 as u32)),
+        S::I32x4TruncSatF64x2UZero => unary(stack, |a| low_or_zero::<u64, u32>(a, |x| f64::from_bits(x) as u32)),
+        S::F32x4DemoteF64x2Zero => {
+            unary(stack, |a| low_or_zero::<u64, u32>(a, |x| canonical(f64::from_bits(x) as f32)))
+        }
+        S::F64x2ConvertLowI32x4S => {
+            unary(stack, |a| extend::<u32, u64>(a, LOW, |x| (x as i32 as f64).to_bits().into()))
+        }
+        S::F64x2ConvertLowI32x4U => unary(stack, |a| extend::<u32, u64>(a, LOW, |x| (x as f64).to_bits().into())),
+        S::F64x2PromoteLowF32x4 => {
+            unary(stack, |a| extend::<u32, u64>(a, LOW, |x| canonical(f64::from(f32::from_bits(x))).into()))
+        }
     }
 }
 
@@ -805,9 +722,7 @@ fn all_true<T: Lane>(a: Slot) -> Slot {
 
 /// i32 whose bit `i` is the top (sign) bit of lane `i`.
 fn bitmask<T: Lane>(a: Slot) -> Slot {
-    (0..T::COUNT).fold(0, |m, i| {
-        m | ((get::<T>(a, i).widen() >> (T::BITS - 1)) << i)
-    })
+    (0..T::COUNT).fold(0, |m, i| m | ((get::<T>(a, i).widen() >> (T::BITS - 1)) << i))
 }
 
 /// Sign-extends a lane to 128 bits.
@@ -852,24 +767,14 @@ fn extadd_pairwise<N: Lane, W: Lane>(a: Slot, ext: impl Fn(N) -> u128) -> Slot {
 /// lanes, saturating to `lo..=hi`.
 fn narrow<W: Lane, N: Lane>(a: Slot, b: Slot, lo: i128, hi: i128) -> Slot {
     build(|i| {
-        let x = if i < W::COUNT {
-            get::<W>(a, i)
-        } else {
-            get::<W>(b, i - W::COUNT)
-        };
+        let x = if i < W::COUNT { get::<W>(a, i) } else { get::<W>(b, i - W::COUNT) };
         N::truncate((sext(x) as i128).clamp(lo, hi) as u128)
     })
 }
 
 /// The two `W` lanes of `a` mapped by `f` into the low two `N` lanes; the other lanes zero.
 fn low_or_zero<W: Lane, N: Lane>(a: Slot, f: impl Fn(W) -> N) -> Slot {
-    build(|i| {
-        if i < W::COUNT {
-            f(get(a, i))
-        } else {
-            N::truncate(0)
-        }
-    })
+    build(|i| if i < W::COUNT { f(get(a, i)) } else { N::truncate(0) })
 }
 
 /// `i16x8.q15mulr_sat_s` on one lane: `(x * y + 2^14) >> 15`, saturated.
@@ -888,11 +793,7 @@ fn dot_i16x8_s(a: Slot, b: Slot) -> Slot {
 fn swizzle(a: Slot, b: Slot) -> Slot {
     build(|i| {
         let s = get::<u8>(b, i);
-        if s < 16 {
-            get::<u8>(a, u32::from(s))
-        } else {
-            0
-        }
+        if s < 16 { get::<u8>(a, u32::from(s)) } else { 0 }
     })
 }
 
@@ -900,11 +801,7 @@ fn swizzle(a: Slot, b: Slot) -> Slot {
 fn shuffle(a: Slot, b: Slot, indices: [u8; 16]) -> Slot {
     build(|i| {
         let s = u32::from(indices[i as usize] % 32);
-        if s < 16 {
-            get::<u8>(a, s)
-        } else {
-            get::<u8>(b, s - 16)
-        }
+        if s < 16 { get::<u8>(a, s) } else { get::<u8>(b, s - 16) }
     })
 }
 
@@ -957,11 +854,7 @@ impl_float!(f64, u64, CANONICAL_NAN_F64);
 
 /// The bits of `x`, or of the canonical NaN if `x` is any NaN.
 fn canonical<F: Float>(x: F) -> F::Bits {
-    if x.nan() {
-        F::CANONICAL_NAN
-    } else {
-        x.to_lane()
-    }
+    if x.nan() { F::CANONICAL_NAN } else { x.to_lane() }
 }
 
 /// Lane-wise arithmetic `f(a)` with NaN results canonicalized.
@@ -981,13 +874,7 @@ fn fcompare<F: Float>(a: Slot, b: Slot, f: impl Fn(F, F) -> bool) -> Slot {
 
 /// Lane-wise: `b`'s lane where `f(a, b)` holds, else `a`'s lane, bits unchanged.
 fn fpick<F: Float>(a: Slot, b: Slot, f: impl Fn(F, F) -> bool) -> Slot {
-    zip::<F::Bits>(a, b, |x, y| {
-        if f(F::from_lane(x), F::from_lane(y)) {
-            y
-        } else {
-            x
-        }
-    })
+    zip::<F::Bits>(a, b, |x, y| if f(F::from_lane(x), F::from_lane(y)) { y } else { x })
 }
 
 /// Wasm `min`: NaN if either is NaN (canonicalized by the caller), and -0 < +0.
@@ -1039,25 +926,14 @@ mod tests {
         let mut stack = vec![0xDEAD_BEEF];
         stack.extend_from_slice(args);
         exec(op, &mut stack);
-        assert_eq!(
-            stack.len(),
-            2,
-            "{op:?} must pop {} operands and push one",
-            args.len()
-        );
-        assert_eq!(
-            stack[0], 0xDEAD_BEEF,
-            "{op:?} touched a slot below its operands"
-        );
+        assert_eq!(stack.len(), 2, "{op:?} must pop {} operands and push one", args.len());
+        assert_eq!(stack[0], 0xDEAD_BEEF, "{op:?} touched a slot below its operands");
         stack[1]
     }
 
     fn from_lanes<const N: usize>(bits: u32, lanes: [u128; N]) -> Slot {
         let lane_mask = u128::MAX >> (128 - bits);
-        lanes
-            .iter()
-            .enumerate()
-            .fold(0, |v, (i, &x)| v | ((x & lane_mask) << (i as u32 * bits)))
+        lanes.iter().enumerate().fold(0, |v, (i, &x)| v | ((x & lane_mask) << (i as u32 * bits)))
     }
     fn i8s(l: [i8; 16]) -> Slot {
         from_lanes(8, l.map(|x| x as u8 as u128))
@@ -1133,11 +1009,7 @@ mod tests {
 
     #[test]
     fn simd_op_is_small() {
-        assert!(
-            std::mem::size_of::<SimdOp>() <= 17,
-            "{}",
-            std::mem::size_of::<SimdOp>()
-        );
+        assert!(std::mem::size_of::<SimdOp>() <= 17, "{}", std::mem::size_of::<SimdOp>());
         assert_eq!(std::mem::align_of::<SimdOp>(), 1);
     }
 
@@ -1157,21 +1029,15 @@ mod tests {
         let a = u8s(std::array::from_fn(|i| i as u8));
         let b = u8s(std::array::from_fn(|i| 0x80 + i as u8));
         let idx = [0, 17, 2, 19, 31, 16, 15, 30, 8, 8, 24, 7, 0, 31, 1, 18];
-        let want = [
-            0, 0x81, 2, 0x83, 0x8F, 0x80, 15, 0x8E, 8, 8, 0x88, 7, 0, 0x8F, 1, 0x82,
-        ];
+        let want = [0, 0x81, 2, 0x83, 0x8F, 0x80, 15, 0x8E, 8, 8, 0x88, 7, 0, 0x8F, 1, 0x82];
         assert_eq!(run(S::I8x16Shuffle(idx), &[a, b]), u8s(want));
     }
 
     #[test]
     fn swizzle_zeroes_out_of_range_indices() {
         let a = u8s(std::array::from_fn(|i| 0x10 + i as u8));
-        let s = u8s([
-            0, 15, 16, 255, 3, 0x80, 17, 14, 1, 1, 32, 0x7F, 5, 9, 0xF0, 2,
-        ]);
-        let want = [
-            0x10, 0x1F, 0, 0, 0x13, 0, 0, 0x1E, 0x11, 0x11, 0, 0, 0x15, 0x19, 0, 0x12,
-        ];
+        let s = u8s([0, 15, 16, 255, 3, 0x80, 17, 14, 1, 1, 32, 0x7F, 5, 9, 0xF0, 2]);
+        let want = [0x10, 0x1F, 0, 0, 0x13, 0, 0, 0x1E, 0x11, 0x11, 0, 0, 0x15, 0x19, 0, 0x12];
         assert_eq!(run(S::I8x16Swizzle, &[a, s]), u8s(want));
     }
 
@@ -1181,19 +1047,10 @@ mod tests {
         assert_eq!(run(S::I8x16Splat, &[junk | 0x1_23]), u8s([0x23; 16]));
         assert_eq!(run(S::I16x8Splat, &[junk | 0x1_8001]), u16s([0x8001; 8]));
         assert_eq!(run(S::I32x4Splat, &[0xFFFF_FFFF]), ALL);
-        assert_eq!(
-            run(S::I64x2Splat, &[(7 << 64) | 0x8000_0000_0000_0001]),
-            u64s([0x8000_0000_0000_0001; 2])
-        );
+        assert_eq!(run(S::I64x2Splat, &[(7 << 64) | 0x8000_0000_0000_0001]), u64s([0x8000_0000_0000_0001; 2]));
         // f32/f64 splats move bits: NaN payloads survive.
-        assert_eq!(
-            run(S::F32x4Splat, &[NAN32_PAYLOAD.into()]),
-            u32s([NAN32_PAYLOAD; 4])
-        );
-        assert_eq!(
-            run(S::F64x2Splat, &[NAN64_PAYLOAD.into()]),
-            u64s([NAN64_PAYLOAD; 2])
-        );
+        assert_eq!(run(S::F32x4Splat, &[NAN32_PAYLOAD.into()]), u32s([NAN32_PAYLOAD; 4]));
+        assert_eq!(run(S::F64x2Splat, &[NAN64_PAYLOAD.into()]), u64s([NAN64_PAYLOAD; 2]));
     }
 
     #[test]
@@ -1226,28 +1083,13 @@ mod tests {
         want[0] = 0x7F;
         assert_eq!(run(S::I8x16ReplaceLane(0), &[v, 0x7F]), u8s(want));
         let v = u16s([1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(
-            run(S::I16x8ReplaceLane(3), &[v, 0x1_FFFF]),
-            u16s([1, 2, 3, 0xFFFF, 5, 6, 7, 8])
-        );
+        assert_eq!(run(S::I16x8ReplaceLane(3), &[v, 0x1_FFFF]), u16s([1, 2, 3, 0xFFFF, 5, 6, 7, 8]));
         let v = u32s([1, 2, 3, 4]);
-        assert_eq!(
-            run(S::I32x4ReplaceLane(1), &[v, (1 << 100) | 9]),
-            u32s([1, 9, 3, 4])
-        );
-        assert_eq!(
-            run(S::F32x4ReplaceLane(2), &[v, NAN32_NEG.into()]),
-            u32s([1, 2, NAN32_NEG, 4])
-        );
+        assert_eq!(run(S::I32x4ReplaceLane(1), &[v, (1 << 100) | 9]), u32s([1, 9, 3, 4]));
+        assert_eq!(run(S::F32x4ReplaceLane(2), &[v, NAN32_NEG.into()]), u32s([1, 2, NAN32_NEG, 4]));
         let v = u64s([1, 2]);
-        assert_eq!(
-            run(S::I64x2ReplaceLane(1), &[v, u64::MAX.into()]),
-            u64s([1, u64::MAX])
-        );
-        assert_eq!(
-            run(S::F64x2ReplaceLane(0), &[v, NAN64_PAYLOAD.into()]),
-            u64s([NAN64_PAYLOAD, 2])
-        );
+        assert_eq!(run(S::I64x2ReplaceLane(1), &[v, u64::MAX.into()]), u64s([1, u64::MAX]));
+        assert_eq!(run(S::F64x2ReplaceLane(0), &[v, NAN64_PAYLOAD.into()]), u64s([NAN64_PAYLOAD, 2]));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1277,17 +1119,8 @@ mod tests {
         l[9] = 0;
         assert_eq!(run(S::I8x16AllTrue, &[u8s(l)]), 0);
         assert_eq!(run(S::I16x8AllTrue, &[u16s([0x100; 8])]), 1);
-        assert_eq!(
-            run(
-                S::I16x8AllTrue,
-                &[u8s([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0])]
-            ),
-            0
-        );
-        assert_eq!(
-            run(S::I32x4AllTrue, &[u32s([1 << 31, 1, 1 << 16, 1 << 8])]),
-            1
-        );
+        assert_eq!(run(S::I16x8AllTrue, &[u8s([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0])]), 0);
+        assert_eq!(run(S::I32x4AllTrue, &[u32s([1 << 31, 1, 1 << 16, 1 << 8])]), 1);
         assert_eq!(run(S::I32x4AllTrue, &[u32s([1, 1, 0, 1])]), 0);
         assert_eq!(run(S::I64x2AllTrue, &[u64s([1 << 63, 1 << 32])]), 1);
         assert_eq!(run(S::I64x2AllTrue, &[u64s([0, 5])]), 0);
@@ -1298,13 +1131,7 @@ mod tests {
         l[15] = 0x90;
         assert_eq!(run(S::I8x16Bitmask, &[u8s(l)]), 0x8009);
         assert_eq!(run(S::I8x16Bitmask, &[ALL]), 0xFFFF);
-        assert_eq!(
-            run(
-                S::I16x8Bitmask,
-                &[i16s([-1, 1, 0, i16::MIN, 0x7FFF, 0, 0, -5])]
-            ),
-            0b1000_1001
-        );
+        assert_eq!(run(S::I16x8Bitmask, &[i16s([-1, 1, 0, i16::MIN, 0x7FFF, 0, 0, -5])]), 0b1000_1001);
         assert_eq!(run(S::I32x4Bitmask, &[i32s([0, -1, 5, i32::MIN])]), 0b1010);
         assert_eq!(run(S::I64x2Bitmask, &[i64s([-1, 1])]), 1);
         assert_eq!(run(S::I64x2Bitmask, &[ALL]), 3);
@@ -1320,54 +1147,30 @@ mod tests {
         let b = i8s([1, -1, 0, 5, 127, -128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         let lanes8 = |v: Slot| lanes::<16>(v);
         assert_eq!(lanes8(run(S::I8x16Eq, &[a, b]))[..6], [0, 0, t8, t8, 0, 0]);
-        assert_eq!(
-            lanes8(run(S::I8x16Ne, &[a, b]))[..6],
-            [t8, t8, 0, 0, t8, t8]
-        );
+        assert_eq!(lanes8(run(S::I8x16Ne, &[a, b]))[..6], [t8, t8, 0, 0, t8, t8]);
         assert_eq!(lanes8(run(S::I8x16LtS, &[a, b]))[..6], [t8, 0, 0, 0, t8, 0]);
         assert_eq!(lanes8(run(S::I8x16LtU, &[a, b]))[..6], [0, t8, 0, 0, 0, t8]);
         assert_eq!(lanes8(run(S::I8x16GtS, &[a, b]))[..6], [0, t8, 0, 0, 0, t8]);
         assert_eq!(lanes8(run(S::I8x16GtU, &[a, b]))[..6], [t8, 0, 0, 0, t8, 0]);
-        assert_eq!(
-            lanes8(run(S::I8x16LeS, &[a, b]))[..6],
-            [t8, 0, t8, t8, t8, 0]
-        );
-        assert_eq!(
-            lanes8(run(S::I8x16LeU, &[a, b]))[..6],
-            [0, t8, t8, t8, 0, t8]
-        );
-        assert_eq!(
-            lanes8(run(S::I8x16GeS, &[a, b]))[..6],
-            [0, t8, t8, t8, 0, t8]
-        );
-        assert_eq!(
-            lanes8(run(S::I8x16GeU, &[a, b]))[..6],
-            [t8, 0, t8, t8, t8, 0]
-        );
+        assert_eq!(lanes8(run(S::I8x16LeS, &[a, b]))[..6], [t8, 0, t8, t8, t8, 0]);
+        assert_eq!(lanes8(run(S::I8x16LeU, &[a, b]))[..6], [0, t8, t8, t8, 0, t8]);
+        assert_eq!(lanes8(run(S::I8x16GeS, &[a, b]))[..6], [0, t8, t8, t8, 0, t8]);
+        assert_eq!(lanes8(run(S::I8x16GeU, &[a, b]))[..6], [t8, 0, t8, t8, t8, 0]);
         assert_eq!(lanes8(run(S::I8x16Eq, &[a, b]))[15], 0);
 
         let t16 = 0xFFFF;
         let a = i16s([-1, 1, 7, i16::MIN, 0, 0, 0, 0]);
         let b = i16s([1, -1, 7, i16::MAX, 0, 0, 0, 0]);
         assert_eq!(lanes::<8>(run(S::I16x8Eq, &[a, b]))[..4], [0, 0, t16, 0]);
-        assert_eq!(
-            lanes::<8>(run(S::I16x8Ne, &[a, b]))[..4],
-            [t16, t16, 0, t16]
-        );
+        assert_eq!(lanes::<8>(run(S::I16x8Ne, &[a, b]))[..4], [t16, t16, 0, t16]);
         assert_eq!(lanes::<8>(run(S::I16x8LtS, &[a, b]))[..4], [t16, 0, 0, t16]);
         assert_eq!(lanes::<8>(run(S::I16x8LtU, &[a, b]))[..4], [0, t16, 0, 0]);
         assert_eq!(lanes::<8>(run(S::I16x8GtS, &[a, b]))[..4], [0, t16, 0, 0]);
         assert_eq!(lanes::<8>(run(S::I16x8GtU, &[a, b]))[..4], [t16, 0, 0, t16]);
-        assert_eq!(
-            lanes::<8>(run(S::I16x8LeS, &[a, b]))[..4],
-            [t16, 0, t16, t16]
-        );
+        assert_eq!(lanes::<8>(run(S::I16x8LeS, &[a, b]))[..4], [t16, 0, t16, t16]);
         assert_eq!(lanes::<8>(run(S::I16x8LeU, &[a, b]))[..4], [0, t16, t16, 0]);
         assert_eq!(lanes::<8>(run(S::I16x8GeS, &[a, b]))[..4], [0, t16, t16, 0]);
-        assert_eq!(
-            lanes::<8>(run(S::I16x8GeU, &[a, b]))[..4],
-            [t16, 0, t16, t16]
-        );
+        assert_eq!(lanes::<8>(run(S::I16x8GeU, &[a, b]))[..4], [t16, 0, t16, t16]);
 
         let t32 = 0xFFFF_FFFF;
         let a = i32s([-1, 1, 7, i32::MIN]);
@@ -1405,35 +1208,17 @@ mod tests {
     fn wrapping_add_sub_mul_neg_abs() {
         let a = i8s([127, -128, 1, -1, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let b = i8s([1, -1, -1, -1, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i8s(run(S::I8x16Add, &[a, b]))[..5],
-            [-128, 127, 0, -2, -56]
-        );
+        assert_eq!(as_i8s(run(S::I8x16Add, &[a, b]))[..5], [-128, 127, 0, -2, -56]);
         assert_eq!(as_i8s(run(S::I8x16Sub, &[a, b]))[..5], [126, -127, 2, 0, 0]);
         let a = i16s([i16::MAX, 300, -2, 0, 0, 0, 0, 1]);
         let b = i16s([1, 300, 3, 0, 0, 0, 0, i16::MIN]);
-        assert_eq!(
-            as_i16s(run(S::I16x8Add, &[a, b])),
-            [i16::MIN, 600, 1, 0, 0, 0, 0, -32767]
-        );
-        assert_eq!(
-            as_i16s(run(S::I16x8Sub, &[a, b])),
-            [32766, 0, -5, 0, 0, 0, 0, -32767]
-        );
-        assert_eq!(
-            as_i16s(run(S::I16x8Mul, &[a, b])),
-            [i16::MAX, 24464, -6, 0, 0, 0, 0, i16::MIN]
-        );
+        assert_eq!(as_i16s(run(S::I16x8Add, &[a, b])), [i16::MIN, 600, 1, 0, 0, 0, 0, -32767]);
+        assert_eq!(as_i16s(run(S::I16x8Sub, &[a, b])), [32766, 0, -5, 0, 0, 0, 0, -32767]);
+        assert_eq!(as_i16s(run(S::I16x8Mul, &[a, b])), [i16::MAX, 24464, -6, 0, 0, 0, 0, i16::MIN]);
         let a = i32s([i32::MAX, 65536, -7, 3]);
         let b = i32s([1, 65536, 6, -1]);
-        assert_eq!(
-            as_i32s(run(S::I32x4Add, &[a, b])),
-            [i32::MIN, 131072, -1, 2]
-        );
-        assert_eq!(
-            as_i32s(run(S::I32x4Sub, &[a, b])),
-            [i32::MAX - 1, 0, -13, 4]
-        );
+        assert_eq!(as_i32s(run(S::I32x4Add, &[a, b])), [i32::MIN, 131072, -1, 2]);
+        assert_eq!(as_i32s(run(S::I32x4Sub, &[a, b])), [i32::MAX - 1, 0, -13, 4]);
         assert_eq!(as_i32s(run(S::I32x4Mul, &[a, b])), [i32::MAX, 0, -42, -3]);
         let a = i64s([i64::MAX, 1 << 32]);
         let b = i64s([2, 1 << 32]);
@@ -1442,23 +1227,14 @@ mod tests {
         assert_eq!(as_i64s(run(S::I64x2Mul, &[a, b])), [-2, 0]);
 
         let v = i8s([-128, -5, 5, 0, 127, -127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i8s(run(S::I8x16Abs, &[v]))[..6],
-            [-128, 5, 5, 0, 127, 127]
-        );
-        assert_eq!(
-            as_i8s(run(S::I8x16Neg, &[v]))[..6],
-            [-128, 5, -5, 0, -127, 127]
-        );
+        assert_eq!(as_i8s(run(S::I8x16Abs, &[v]))[..6], [-128, 5, 5, 0, 127, 127]);
+        assert_eq!(as_i8s(run(S::I8x16Neg, &[v]))[..6], [-128, 5, -5, 0, -127, 127]);
         let v = i16s([i16::MIN, -5, 5, 0, 0, 0, 0, 0]);
         assert_eq!(as_i16s(run(S::I16x8Abs, &[v]))[..3], [i16::MIN, 5, 5]);
         assert_eq!(as_i16s(run(S::I16x8Neg, &[v]))[..3], [i16::MIN, 5, -5]);
         let v = i32s([i32::MIN, -5, 5, i32::MAX]);
         assert_eq!(as_i32s(run(S::I32x4Abs, &[v])), [i32::MIN, 5, 5, i32::MAX]);
-        assert_eq!(
-            as_i32s(run(S::I32x4Neg, &[v])),
-            [i32::MIN, 5, -5, -i32::MAX]
-        );
+        assert_eq!(as_i32s(run(S::I32x4Neg, &[v])), [i32::MIN, 5, -5, -i32::MAX]);
         let v = i64s([i64::MIN, -5]);
         assert_eq!(as_i64s(run(S::I64x2Abs, &[v])), [i64::MIN, 5]);
         assert_eq!(as_i64s(run(S::I64x2Neg, &[v])), [i64::MIN, 5]);
@@ -1468,30 +1244,15 @@ mod tests {
     fn saturating_min_max_avgr_popcnt() {
         let a = i8s([100, -100, 127, -128, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let b = i8s([100, -100, -1, 1, -10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i8s(run(S::I8x16AddSatS, &[a, b]))[..5],
-            [127, -128, 126, -127, -5]
-        );
-        assert_eq!(
-            as_i8s(run(S::I8x16SubSatS, &[a, b]))[..5],
-            [0, 0, 127, -128, 15]
-        );
+        assert_eq!(as_i8s(run(S::I8x16AddSatS, &[a, b]))[..5], [127, -128, 126, -127, -5]);
+        assert_eq!(as_i8s(run(S::I8x16SubSatS, &[a, b]))[..5], [0, 0, 127, -128, 15]);
         let a = u8s([200, 5, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let b = u8s([100, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            lanes::<16>(run(S::I8x16AddSatU, &[a, b]))[..3],
-            [255, 15, 255]
-        );
-        assert_eq!(
-            lanes::<16>(run(S::I8x16SubSatU, &[a, b]))[..3],
-            [100, 0, 254]
-        );
+        assert_eq!(lanes::<16>(run(S::I8x16AddSatU, &[a, b]))[..3], [255, 15, 255]);
+        assert_eq!(lanes::<16>(run(S::I8x16SubSatU, &[a, b]))[..3], [100, 0, 254]);
         let a = i16s([30000, -30000, 1, 0, 0, 0, 0, 0]);
         let b = i16s([30000, -30000, -2, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i16s(run(S::I16x8AddSatS, &[a, b]))[..3],
-            [i16::MAX, i16::MIN, -1]
-        );
+        assert_eq!(as_i16s(run(S::I16x8AddSatS, &[a, b]))[..3], [i16::MAX, i16::MIN, -1]);
         assert_eq!(as_i16s(run(S::I16x8SubSatS, &[a, b]))[..3], [0, 0, 3]);
         let a = u16s([60000, 5, 0, 0, 0, 0, 0, 0]);
         let b = u16s([10000, 10, 0, 0, 0, 0, 0, 0]);
@@ -1500,16 +1261,10 @@ mod tests {
 
         let a = i8s([-1, 1, -128, 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let b = i8s([1, -1, 127, -128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i8s(run(S::I8x16MinS, &[a, b]))[..4],
-            [-1, -1, -128, -128]
-        );
+        assert_eq!(as_i8s(run(S::I8x16MinS, &[a, b]))[..4], [-1, -1, -128, -128]);
         assert_eq!(as_i8s(run(S::I8x16MaxS, &[a, b]))[..4], [1, 1, 127, 127]);
         assert_eq!(as_i8s(run(S::I8x16MinU, &[a, b]))[..4], [1, 1, 127, 127]);
-        assert_eq!(
-            as_i8s(run(S::I8x16MaxU, &[a, b]))[..4],
-            [-1, -1, -128, -128]
-        );
+        assert_eq!(as_i8s(run(S::I8x16MaxU, &[a, b]))[..4], [-1, -1, -128, -128]);
         let a = i16s([-1, 1, 0, 0, 0, 0, 0, 0]);
         let b = i16s([1, -1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(as_i16s(run(S::I16x8MinS, &[a, b]))[..2], [-1, -1]);
@@ -1525,20 +1280,12 @@ mod tests {
 
         let a = u8s([255, 0, 1, 254, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let b = u8s([255, 1, 2, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            lanes::<16>(run(S::I8x16AvgrU, &[a, b]))[..4],
-            [255, 1, 2, 255]
-        );
+        assert_eq!(lanes::<16>(run(S::I8x16AvgrU, &[a, b]))[..4], [255, 1, 2, 255]);
         let a = u16s([65535, 0, 1, 65534, 0, 0, 0, 0]);
         let b = u16s([65535, 1, 2, 65535, 0, 0, 0, 0]);
-        assert_eq!(
-            as_u16s(run(S::I16x8AvgrU, &[a, b]))[..4],
-            [65535, 1, 2, 65535]
-        );
+        assert_eq!(as_u16s(run(S::I16x8AvgrU, &[a, b]))[..4], [65535, 1, 2, 65535]);
 
-        let v = u8s([
-            0xFF, 0x0F, 0, 0x80, 0x55, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F,
-        ]);
+        let v = u8s([0xFF, 0x0F, 0, 0x80, 0x55, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F]);
         let want = u8s([8, 4, 0, 1, 4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
         assert_eq!(run(S::I8x16Popcnt, &[v]), want);
     }
@@ -1554,10 +1301,7 @@ mod tests {
         let a = i16s([1, 2, 3, 4, i16::MIN, i16::MIN, -7, 100]);
         let b = i16s([5, 6, 7, 8, i16::MIN, i16::MIN, 3, -2]);
         // (-32768)^2 * 2 = 2^31 wraps to i32::MIN.
-        assert_eq!(
-            as_i32s(run(S::I32x4DotI16x8S, &[a, b])),
-            [17, 53, i32::MIN, -221]
-        );
+        assert_eq!(as_i32s(run(S::I32x4DotI16x8S, &[a, b])), [17, 53, i32::MIN, -221]);
     }
 
     #[test]
@@ -1574,24 +1318,15 @@ mod tests {
         assert_eq!(l(S::I8x16ShrU, 0xFFFF_FFFF)[..4], [1, 1, 0, 0]);
 
         let v = i16s([i16::MIN, 1, -1, 0x4000, 0, 0, 0, 0]);
-        assert_eq!(
-            as_i16s(run(S::I16x8Shl, &[v, 17]))[..4],
-            [0, 2, -2, i16::MIN]
-        );
+        assert_eq!(as_i16s(run(S::I16x8Shl, &[v, 17]))[..4], [0, 2, -2, i16::MIN]);
         assert_eq!(as_i16s(run(S::I16x8ShrS, &[v, 15]))[..4], [-1, 0, -1, 0]);
         assert_eq!(as_i16s(run(S::I16x8ShrU, &[v, 15]))[..4], [1, 0, 1, 0]);
-        assert_eq!(
-            as_i16s(run(S::I16x8ShrU, &[v, 16]))[..4],
-            [i16::MIN, 1, -1, 0x4000]
-        );
+        assert_eq!(as_i16s(run(S::I16x8ShrU, &[v, 16]))[..4], [i16::MIN, 1, -1, 0x4000]);
 
         let v = i32s([i32::MIN, 1, -8, 3]);
         assert_eq!(as_i32s(run(S::I32x4Shl, &[v, 33])), [0, 2, -16, 6]);
         assert_eq!(as_i32s(run(S::I32x4ShrS, &[v, 33])), [-(1 << 30), 0, -4, 1]);
-        assert_eq!(
-            as_i32s(run(S::I32x4ShrU, &[v, 33])),
-            [1 << 30, 0, 0x7FFF_FFFC, 1]
-        );
+        assert_eq!(as_i32s(run(S::I32x4ShrU, &[v, 33])), [1 << 30, 0, 0x7FFF_FFFC, 1]);
         assert_eq!(as_i32s(run(S::I32x4ShrS, &[v, 32])), [i32::MIN, 1, -8, 3]);
 
         let v = i64s([i64::MIN, -8]);
@@ -1605,15 +1340,10 @@ mod tests {
     fn narrowing_saturates() {
         let a = i16s([300, -300, 127, -128, 128, -129, 0, 1]);
         let b = i16s([-1, 255, 256, i16::MIN, i16::MAX, 2, 3, 4]);
-        let s = [
-            127, -128, 127, -128, 127, -128, 0, 1, -1, 127, 127, -128, 127, 2, 3, 4,
-        ];
+        let s = [127, -128, 127, -128, 127, -128, 0, 1, -1, 127, 127, -128, 127, 2, 3, 4];
         assert_eq!(as_i8s(run(S::I8x16NarrowI16x8S, &[a, b])), s);
         let u = [255, 0, 127, 0, 128, 0, 0, 1, 0, 255, 255, 0, 255, 2, 3, 4];
-        assert_eq!(
-            lanes::<16>(run(S::I8x16NarrowI16x8U, &[a, b])),
-            u.map(|x: u8| x as u128)
-        );
+        assert_eq!(lanes::<16>(run(S::I8x16NarrowI16x8U, &[a, b])), u.map(|x: u8| x as u128));
 
         let a = i32s([70000, -70000, 65535, -1]);
         let b = i32s([i32::MAX, i32::MIN, 32768, -32769]);
@@ -1626,118 +1356,46 @@ mod tests {
     #[test]
     fn widening_extend_extmul_extadd() {
         let v = i8s([-1, 2, -128, 127, 0, 0, 0, 5, -2, 3, 0, 0, 0, 0, 0, -7]);
-        assert_eq!(
-            as_i16s(run(S::I16x8ExtendLowI8x16S, &[v])),
-            [-1, 2, -128, 127, 0, 0, 0, 5]
-        );
-        assert_eq!(
-            as_i16s(run(S::I16x8ExtendHighI8x16S, &[v])),
-            [-2, 3, 0, 0, 0, 0, 0, -7]
-        );
-        assert_eq!(
-            as_u16s(run(S::I16x8ExtendLowI8x16U, &[v])),
-            [255, 2, 128, 127, 0, 0, 0, 5]
-        );
-        assert_eq!(
-            as_u16s(run(S::I16x8ExtendHighI8x16U, &[v])),
-            [254, 3, 0, 0, 0, 0, 0, 249]
-        );
+        assert_eq!(as_i16s(run(S::I16x8ExtendLowI8x16S, &[v])), [-1, 2, -128, 127, 0, 0, 0, 5]);
+        assert_eq!(as_i16s(run(S::I16x8ExtendHighI8x16S, &[v])), [-2, 3, 0, 0, 0, 0, 0, -7]);
+        assert_eq!(as_u16s(run(S::I16x8ExtendLowI8x16U, &[v])), [255, 2, 128, 127, 0, 0, 0, 5]);
+        assert_eq!(as_u16s(run(S::I16x8ExtendHighI8x16U, &[v])), [254, 3, 0, 0, 0, 0, 0, 249]);
         let v = i16s([-1, 2, i16::MIN, 4, -5, 6, 7, -8]);
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtendLowI16x8S, &[v])),
-            [-1, 2, -32768, 4]
-        );
+        assert_eq!(as_i32s(run(S::I32x4ExtendLowI16x8S, &[v])), [-1, 2, -32768, 4]);
         assert_eq!(as_i32s(run(S::I32x4ExtendHighI16x8S, &[v])), [-5, 6, 7, -8]);
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtendLowI16x8U, &[v])),
-            [65535, 2, 32768, 4]
-        );
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtendHighI16x8U, &[v])),
-            [65531, 6, 7, 65528]
-        );
+        assert_eq!(as_i32s(run(S::I32x4ExtendLowI16x8U, &[v])), [65535, 2, 32768, 4]);
+        assert_eq!(as_i32s(run(S::I32x4ExtendHighI16x8U, &[v])), [65531, 6, 7, 65528]);
         let v = i32s([-1, 2, i32::MIN, 4]);
         assert_eq!(as_i64s(run(S::I64x2ExtendLowI32x4S, &[v])), [-1, 2]);
-        assert_eq!(
-            as_i64s(run(S::I64x2ExtendHighI32x4S, &[v])),
-            [-(1 << 31), 4]
-        );
-        assert_eq!(
-            as_i64s(run(S::I64x2ExtendLowI32x4U, &[v])),
-            [0xFFFF_FFFF, 2]
-        );
+        assert_eq!(as_i64s(run(S::I64x2ExtendHighI32x4S, &[v])), [-(1 << 31), 4]);
+        assert_eq!(as_i64s(run(S::I64x2ExtendLowI32x4U, &[v])), [0xFFFF_FFFF, 2]);
         assert_eq!(as_i64s(run(S::I64x2ExtendHighI32x4U, &[v])), [1 << 31, 4]);
 
         let a = i8s([-128, -1, 3, 0, 0, 0, 0, 0, -1, 127, 0, 0, 0, 0, 0, 2]);
         let b = i8s([-128, 5, -3, 0, 0, 0, 0, 0, -1, -128, 0, 0, 0, 0, 0, 2]);
-        assert_eq!(
-            as_i16s(run(S::I16x8ExtMulLowI8x16S, &[a, b]))[..3],
-            [16384, -5, -9]
-        );
-        assert_eq!(
-            as_i16s(run(S::I16x8ExtMulHighI8x16S, &[a, b])),
-            [1, -16256, 0, 0, 0, 0, 0, 4]
-        );
-        assert_eq!(
-            as_u16s(run(S::I16x8ExtMulLowI8x16U, &[a, b]))[..3],
-            [16384, 1275, 759]
-        );
-        assert_eq!(
-            as_u16s(run(S::I16x8ExtMulHighI8x16U, &[a, b]))[..2],
-            [65025, 16256]
-        );
+        assert_eq!(as_i16s(run(S::I16x8ExtMulLowI8x16S, &[a, b]))[..3], [16384, -5, -9]);
+        assert_eq!(as_i16s(run(S::I16x8ExtMulHighI8x16S, &[a, b])), [1, -16256, 0, 0, 0, 0, 0, 4]);
+        assert_eq!(as_u16s(run(S::I16x8ExtMulLowI8x16U, &[a, b]))[..3], [16384, 1275, 759]);
+        assert_eq!(as_u16s(run(S::I16x8ExtMulHighI8x16U, &[a, b]))[..2], [65025, 16256]);
         let a = i16s([i16::MIN, -1, 2, 3, -1, i16::MIN, 0, 0]);
         let b = i16s([i16::MIN, 7, 2, -3, -1, i16::MAX, 0, 0]);
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtMulLowI16x8S, &[a, b])),
-            [1 << 30, -7, 4, -9]
-        );
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtMulHighI16x8S, &[a, b])),
-            [1, -32768 * 32767, 0, 0]
-        );
-        assert_eq!(
-            as_u32s(run(S::I32x4ExtMulLowI16x8U, &[a, b]))[..2],
-            [1 << 30, 65535 * 7]
-        );
-        assert_eq!(
-            as_u32s(run(S::I32x4ExtMulHighI16x8U, &[a, b]))[..2],
-            [0xFFFE_0001, 32768 * 32767]
-        );
+        assert_eq!(as_i32s(run(S::I32x4ExtMulLowI16x8S, &[a, b])), [1 << 30, -7, 4, -9]);
+        assert_eq!(as_i32s(run(S::I32x4ExtMulHighI16x8S, &[a, b])), [1, -32768 * 32767, 0, 0]);
+        assert_eq!(as_u32s(run(S::I32x4ExtMulLowI16x8U, &[a, b]))[..2], [1 << 30, 65535 * 7]);
+        assert_eq!(as_u32s(run(S::I32x4ExtMulHighI16x8U, &[a, b]))[..2], [0xFFFE_0001, 32768 * 32767]);
         let a = i32s([i32::MIN, -1, -1, 3]);
         let b = i32s([i32::MIN, 2, -1, -3]);
-        assert_eq!(
-            as_i64s(run(S::I64x2ExtMulLowI32x4S, &[a, b])),
-            [1 << 62, -2]
-        );
+        assert_eq!(as_i64s(run(S::I64x2ExtMulLowI32x4S, &[a, b])), [1 << 62, -2]);
         assert_eq!(as_i64s(run(S::I64x2ExtMulHighI32x4S, &[a, b])), [1, -9]);
-        assert_eq!(
-            as_u64s(run(S::I64x2ExtMulLowI32x4U, &[a, b])),
-            [1 << 62, 0x1_FFFF_FFFE]
-        );
-        assert_eq!(
-            as_u64s(run(S::I64x2ExtMulHighI32x4U, &[a, b]))[0],
-            0xFFFF_FFFE_0000_0001
-        );
+        assert_eq!(as_u64s(run(S::I64x2ExtMulLowI32x4U, &[a, b])), [1 << 62, 0x1_FFFF_FFFE]);
+        assert_eq!(as_u64s(run(S::I64x2ExtMulHighI32x4U, &[a, b]))[0], 0xFFFF_FFFE_0000_0001);
 
         let v = i8s([-128, -128, 127, 127, -1, 1, 0, -5, 0, 0, 0, 0, 0, 0, -1, -1]);
-        assert_eq!(
-            as_i16s(run(S::I16x8ExtAddPairwiseI8x16S, &[v])),
-            [-256, 254, 0, -5, 0, 0, 0, -2]
-        );
-        assert_eq!(
-            as_u16s(run(S::I16x8ExtAddPairwiseI8x16U, &[v])),
-            [256, 254, 256, 251, 0, 0, 0, 510]
-        );
+        assert_eq!(as_i16s(run(S::I16x8ExtAddPairwiseI8x16S, &[v])), [-256, 254, 0, -5, 0, 0, 0, -2]);
+        assert_eq!(as_u16s(run(S::I16x8ExtAddPairwiseI8x16U, &[v])), [256, 254, 256, 251, 0, 0, 0, 510]);
         let v = i16s([i16::MIN, i16::MIN, i16::MAX, i16::MAX, -1, -1, 5, -6]);
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtAddPairwiseI16x8S, &[v])),
-            [-65536, 65534, -2, -1]
-        );
-        assert_eq!(
-            as_i32s(run(S::I32x4ExtAddPairwiseI16x8U, &[v])),
-            [65536, 65534, 131070, 65535]
-        );
+        assert_eq!(as_i32s(run(S::I32x4ExtAddPairwiseI16x8S, &[v])), [-65536, 65534, -2, -1]);
+        assert_eq!(as_i32s(run(S::I32x4ExtAddPairwiseI16x8U, &[v])), [65536, 65534, 131070, 65535]);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1746,23 +1404,11 @@ mod tests {
     #[test]
     fn float_sign_ops_keep_nan_payloads() {
         let v = u32s([NAN32_PAYLOAD, NAN32_NEG, 0, 0xBF80_0000]);
-        assert_eq!(
-            run(S::F32x4Neg, &[v]),
-            u32s([0xFFA0_0001, 0x7FC0_0002, 0x8000_0000, 0x3F80_0000])
-        );
-        assert_eq!(
-            run(S::F32x4Abs, &[v]),
-            u32s([NAN32_PAYLOAD, 0x7FC0_0002, 0, 0x3F80_0000])
-        );
+        assert_eq!(run(S::F32x4Neg, &[v]), u32s([0xFFA0_0001, 0x7FC0_0002, 0x8000_0000, 0x3F80_0000]));
+        assert_eq!(run(S::F32x4Abs, &[v]), u32s([NAN32_PAYLOAD, 0x7FC0_0002, 0, 0x3F80_0000]));
         let v = u64s([NAN64_PAYLOAD, NAN64_NEG]);
-        assert_eq!(
-            run(S::F64x2Neg, &[v]),
-            u64s([0xFFF4_0000_0000_0001, 0x7FF8_0000_0000_0002])
-        );
-        assert_eq!(
-            run(S::F64x2Abs, &[v]),
-            u64s([NAN64_PAYLOAD, 0x7FF8_0000_0000_0002])
-        );
+        assert_eq!(run(S::F64x2Neg, &[v]), u64s([0xFFF4_0000_0000_0001, 0x7FF8_0000_0000_0002]));
+        assert_eq!(run(S::F64x2Abs, &[v]), u64s([NAN64_PAYLOAD, 0x7FF8_0000_0000_0002]));
         assert_eq!(run(S::F64x2Neg, &[f64s([0.0, -1.5])]), f64s([-0.0, 1.5]));
     }
 
@@ -1772,24 +1418,12 @@ mod tests {
         let inf = f32::INFINITY;
         let a = u32s([NAN32_PAYLOAD, inf.to_bits(), 1.5f32.to_bits(), 0]);
         let b = u32s([NAN32_NEG, (-inf).to_bits(), 2.25f32.to_bits(), NAN32_NEG]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Add, &[a, b])),
-            [canon, canon, 3.75f32.to_bits(), canon]
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4Sub, &[a, b])),
-            [canon, inf.to_bits(), (-0.75f32).to_bits(), canon]
-        );
+        assert_eq!(as_u32s(run(S::F32x4Add, &[a, b])), [canon, canon, 3.75f32.to_bits(), canon]);
+        assert_eq!(as_u32s(run(S::F32x4Sub, &[a, b])), [canon, inf.to_bits(), (-0.75f32).to_bits(), canon]);
         let a = f32s([0.0, inf, -3.0, 1.0]);
         let b = f32s([inf, 0.0, 0.5, 0.0]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Mul, &[a, b])),
-            [canon, canon, (-1.5f32).to_bits(), 0]
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4Div, &[a, b])),
-            [0, inf.to_bits(), (-6.0f32).to_bits(), inf.to_bits()]
-        );
+        assert_eq!(as_u32s(run(S::F32x4Mul, &[a, b])), [canon, canon, (-1.5f32).to_bits(), 0]);
+        assert_eq!(as_u32s(run(S::F32x4Div, &[a, b])), [0, inf.to_bits(), (-6.0f32).to_bits(), inf.to_bits()]);
         let a = f32s([0.0, -0.0, 1.0, 0.0]);
         let b = f32s([0.0, 0.0, -0.0, -0.0]);
         assert_eq!(as_u32s(run(S::F32x4Div, &[a, b]))[..2], [canon, canon]);
@@ -1799,24 +1433,12 @@ mod tests {
         let a = u64s([NAN64_PAYLOAD, f64::INFINITY.to_bits()]);
         let b = u64s([NAN64_NEG, f64::NEG_INFINITY.to_bits()]);
         assert_eq!(as_u64s(run(S::F64x2Add, &[a, b])), [canon, canon]);
-        assert_eq!(
-            as_u64s(run(S::F64x2Sub, &[a, b])),
-            [canon, f64::INFINITY.to_bits()]
-        );
-        assert_eq!(
-            as_u64s(run(S::F64x2Mul, &[a, f64s([0.0, 0.0])])),
-            [canon, canon]
-        );
+        assert_eq!(as_u64s(run(S::F64x2Sub, &[a, b])), [canon, f64::INFINITY.to_bits()]);
+        assert_eq!(as_u64s(run(S::F64x2Mul, &[a, f64s([0.0, 0.0])])), [canon, canon]);
         assert_eq!(as_u64s(run(S::F64x2Div, &[b, a])), [canon, canon]);
         let (x, y) = (f64s([0.1, 1e308]), f64s([0.2, 10.0]));
-        assert_eq!(
-            as_f64s(run(S::F64x2Add, &[x, y])),
-            [0.1 + 0.2, 1e308 + 10.0]
-        );
-        assert_eq!(
-            as_f64s(run(S::F64x2Mul, &[x, y])),
-            [0.1 * 0.2, f64::INFINITY]
-        );
+        assert_eq!(as_f64s(run(S::F64x2Add, &[x, y])), [0.1 + 0.2, 1e308 + 10.0]);
+        assert_eq!(as_f64s(run(S::F64x2Mul, &[x, y])), [0.1 * 0.2, f64::INFINITY]);
         assert_eq!(as_f64s(run(S::F64x2Div, &[x, y])), [0.5, 1e307]);
         assert_eq!(as_f64s(run(S::F64x2Sub, &[x, y])), [0.1 - 0.2, 1e308]);
     }
@@ -1824,44 +1446,19 @@ mod tests {
     #[test]
     fn sqrt_and_rounding() {
         let canon = CANONICAL_NAN_F32;
-        let v = u32s([
-            NAN32_PAYLOAD,
-            (-1.0f32).to_bits(),
-            4.0f32.to_bits(),
-            0x8000_0000,
-        ]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Sqrt, &[v])),
-            [canon, canon, 2.0f32.to_bits(), 0x8000_0000]
-        );
+        let v = u32s([NAN32_PAYLOAD, (-1.0f32).to_bits(), 4.0f32.to_bits(), 0x8000_0000]);
+        assert_eq!(as_u32s(run(S::F32x4Sqrt, &[v])), [canon, canon, 2.0f32.to_bits(), 0x8000_0000]);
         let v = f64s([2.0, -0.5]);
         let r = as_u64s(run(S::F64x2Sqrt, &[v]));
         assert_eq!(r, [std::f64::consts::SQRT_2.to_bits(), CANONICAL_NAN_F64]);
 
         let v = f32s([2.5, 3.5, -2.5, -0.4]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Nearest, &[v])),
-            f32s_bits([2.0, 4.0, -2.0, -0.0])
-        );
+        assert_eq!(as_u32s(run(S::F32x4Nearest, &[v])), f32s_bits([2.0, 4.0, -2.0, -0.0]));
         let v = f32s([-0.5, 1.1, -1.7, 8388609.0]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Ceil, &[v])),
-            f32s_bits([-0.0, 2.0, -1.0, 8388609.0])
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4Floor, &[v])),
-            f32s_bits([-1.0, 1.0, -2.0, 8388609.0])
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4Trunc, &[v])),
-            f32s_bits([-0.0, 1.0, -1.0, 8388609.0])
-        );
-        let v = u32s([
-            NAN32_PAYLOAD,
-            NAN32_NEG,
-            f32::INFINITY.to_bits(),
-            0x8000_0000,
-        ]);
+        assert_eq!(as_u32s(run(S::F32x4Ceil, &[v])), f32s_bits([-0.0, 2.0, -1.0, 8388609.0]));
+        assert_eq!(as_u32s(run(S::F32x4Floor, &[v])), f32s_bits([-1.0, 1.0, -2.0, 8388609.0]));
+        assert_eq!(as_u32s(run(S::F32x4Trunc, &[v])), f32s_bits([-0.0, 1.0, -1.0, 8388609.0]));
+        let v = u32s([NAN32_PAYLOAD, NAN32_NEG, f32::INFINITY.to_bits(), 0x8000_0000]);
         for op in [S::F32x4Ceil, S::F32x4Floor, S::F32x4Trunc, S::F32x4Nearest] {
             let want = [canon, canon, f32::INFINITY.to_bits(), 0x8000_0000];
             assert_eq!(as_u32s(run(op, &[v])), want, "{op:?}");
@@ -1870,23 +1467,14 @@ mod tests {
         let v = f64s([0.5, 1.5]);
         assert_eq!(as_u64s(run(S::F64x2Nearest, &[v])), [0, 2.0f64.to_bits()]);
         let v = f64s([-0.5, 4503599627370497.0]);
-        assert_eq!(
-            as_u64s(run(S::F64x2Nearest, &[v])),
-            [(-0.0f64).to_bits(), 4503599627370497.0f64.to_bits()]
-        );
+        assert_eq!(as_u64s(run(S::F64x2Nearest, &[v])), [(-0.0f64).to_bits(), 4503599627370497.0f64.to_bits()]);
         let v = f64s([-0.5, 2.7]);
         assert_eq!(as_f64s(run(S::F64x2Ceil, &[v])), [-0.0, 3.0]);
         assert!(as_f64s(run(S::F64x2Ceil, &[v]))[0].is_sign_negative());
         assert_eq!(as_f64s(run(S::F64x2Floor, &[v])), [-1.0, 2.0]);
         assert_eq!(as_f64s(run(S::F64x2Trunc, &[v])), [-0.0, 2.0]);
         let v = u64s([NAN64_PAYLOAD, NAN64_NEG]);
-        for op in [
-            S::F64x2Ceil,
-            S::F64x2Floor,
-            S::F64x2Trunc,
-            S::F64x2Nearest,
-            S::F64x2Sqrt,
-        ] {
+        for op in [S::F64x2Ceil, S::F64x2Floor, S::F64x2Trunc, S::F64x2Nearest, S::F64x2Sqrt] {
             assert_eq!(as_u64s(run(op, &[v])), [CANONICAL_NAN_F64; 2], "{op:?}");
         }
     }
@@ -1900,21 +1488,12 @@ mod tests {
         let canon = CANONICAL_NAN_F32;
         let a = u32s([(-0.0f32).to_bits(), 0, 1.0f32.to_bits(), NAN32_PAYLOAD]);
         let b = u32s([0, (-0.0f32).to_bits(), NAN32_NEG, 1.0f32.to_bits()]);
-        assert_eq!(
-            as_u32s(run(S::F32x4Min, &[a, b])),
-            [0x8000_0000, 0x8000_0000, canon, canon]
-        );
+        assert_eq!(as_u32s(run(S::F32x4Min, &[a, b])), [0x8000_0000, 0x8000_0000, canon, canon]);
         assert_eq!(as_u32s(run(S::F32x4Max, &[a, b])), [0, 0, canon, canon]);
         let a = f32s([1.0, 2.0, f32::NEG_INFINITY, -5.0]);
         let b = f32s([2.0, 1.0, 3.0, f32::INFINITY]);
-        assert_eq!(
-            as_f32s(run(S::F32x4Min, &[a, b])),
-            [1.0, 1.0, f32::NEG_INFINITY, -5.0]
-        );
-        assert_eq!(
-            as_f32s(run(S::F32x4Max, &[a, b])),
-            [2.0, 2.0, 3.0, f32::INFINITY]
-        );
+        assert_eq!(as_f32s(run(S::F32x4Min, &[a, b])), [1.0, 1.0, f32::NEG_INFINITY, -5.0]);
+        assert_eq!(as_f32s(run(S::F32x4Max, &[a, b])), [2.0, 2.0, 3.0, f32::INFINITY]);
 
         let a = f64s([-0.0, 0.0]);
         let b = f64s([0.0, -0.0]);
@@ -1924,10 +1503,7 @@ mod tests {
         let b = u64s([1.0f64.to_bits(), NAN64_NEG]);
         assert_eq!(as_u64s(run(S::F64x2Min, &[a, b])), [CANONICAL_NAN_F64; 2]);
         assert_eq!(as_u64s(run(S::F64x2Max, &[a, b])), [CANONICAL_NAN_F64; 2]);
-        assert_eq!(
-            as_f64s(run(S::F64x2Max, &[f64s([-1.0, 3.0]), f64s([-2.0, 4.0])])),
-            [-1.0, 4.0]
-        );
+        assert_eq!(as_f64s(run(S::F64x2Max, &[f64s([-1.0, 3.0]), f64s([-2.0, 4.0])])), [-1.0, 4.0]);
     }
 
     #[test]
@@ -1937,33 +1513,15 @@ mod tests {
         let a = u32s([NAN32_PAYLOAD, one, neg0, 2.0f32.to_bits()]);
         let b = u32s([one, NAN32_NEG, 0, one]);
         // pmin(a, b) = b < a ? b : a; pmax(a, b) = a < b ? b : a.
-        assert_eq!(
-            as_u32s(run(S::F32x4PMin, &[a, b])),
-            [NAN32_PAYLOAD, one, neg0, one]
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4PMax, &[a, b])),
-            [NAN32_PAYLOAD, one, neg0, 2.0f32.to_bits()]
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4PMin, &[b, a])),
-            [one, NAN32_NEG, 0, one]
-        );
-        assert_eq!(
-            as_u32s(run(S::F32x4PMax, &[b, a])),
-            [one, NAN32_NEG, 0, 2.0f32.to_bits()]
-        );
+        assert_eq!(as_u32s(run(S::F32x4PMin, &[a, b])), [NAN32_PAYLOAD, one, neg0, one]);
+        assert_eq!(as_u32s(run(S::F32x4PMax, &[a, b])), [NAN32_PAYLOAD, one, neg0, 2.0f32.to_bits()]);
+        assert_eq!(as_u32s(run(S::F32x4PMin, &[b, a])), [one, NAN32_NEG, 0, one]);
+        assert_eq!(as_u32s(run(S::F32x4PMax, &[b, a])), [one, NAN32_NEG, 0, 2.0f32.to_bits()]);
 
         let a = u64s([NAN64_PAYLOAD, 1 << 63]);
         let b = u64s([1.0f64.to_bits(), 0]);
-        assert_eq!(
-            as_u64s(run(S::F64x2PMin, &[a, b])),
-            [NAN64_PAYLOAD, 1 << 63]
-        );
-        assert_eq!(
-            as_u64s(run(S::F64x2PMax, &[a, b])),
-            [NAN64_PAYLOAD, 1 << 63]
-        );
+        assert_eq!(as_u64s(run(S::F64x2PMin, &[a, b])), [NAN64_PAYLOAD, 1 << 63]);
+        assert_eq!(as_u64s(run(S::F64x2PMax, &[a, b])), [NAN64_PAYLOAD, 1 << 63]);
         assert_eq!(as_u64s(run(S::F64x2PMin, &[b, a])), [1.0f64.to_bits(), 0]);
         let (x, y) = (f64s([1.0, 5.0]), f64s([2.0, -5.0]));
         assert_eq!(as_f64s(run(S::F64x2PMin, &[x, y])), [1.0, -5.0]);
@@ -1974,12 +1532,7 @@ mod tests {
     fn float_comparisons_with_nan_and_zeros() {
         let t = 0xFFFF_FFFF;
         let a = u32s([NAN32_PAYLOAD, 0, 1.0f32.to_bits(), 2.0f32.to_bits()]);
-        let b = u32s([
-            NAN32_PAYLOAD,
-            0x8000_0000,
-            2.0f32.to_bits(),
-            1.0f32.to_bits(),
-        ]);
+        let b = u32s([NAN32_PAYLOAD, 0x8000_0000, 2.0f32.to_bits(), 1.0f32.to_bits()]);
         assert_eq!(lanes::<4>(run(S::F32x4Eq, &[a, b])), [0, t, 0, 0]);
         assert_eq!(lanes::<4>(run(S::F32x4Ne, &[a, b])), [t, 0, t, t]);
         assert_eq!(lanes::<4>(run(S::F32x4Lt, &[a, b])), [0, 0, t, 0]);
@@ -2003,126 +1556,51 @@ mod tests {
 
     #[test]
     fn conversions() {
-        let v = u32s([
-            NAN32_PAYLOAD,
-            1e10f32.to_bits(),
-            (-1e10f32).to_bits(),
-            (-1.9f32).to_bits(),
-        ]);
-        assert_eq!(
-            as_i32s(run(S::I32x4TruncSatF32x4S, &[v])),
-            [0, i32::MAX, i32::MIN, -1]
-        );
-        let v = f32s([
-            2147483520.0,
-            -2147483648.0,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-        ]);
-        assert_eq!(
-            as_i32s(run(S::I32x4TruncSatF32x4S, &[v])),
-            [2147483520, i32::MIN, i32::MAX, i32::MIN]
-        );
-        let v = u32s([
-            NAN32_NEG,
-            1e10f32.to_bits(),
-            (-5.0f32).to_bits(),
-            3.9f32.to_bits(),
-        ]);
-        assert_eq!(
-            as_u32s(run(S::I32x4TruncSatF32x4U, &[v])),
-            [0, u32::MAX, 0, 3]
-        );
+        let v = u32s([NAN32_PAYLOAD, 1e10f32.to_bits(), (-1e10f32).to_bits(), (-1.9f32).to_bits()]);
+        assert_eq!(as_i32s(run(S::I32x4TruncSatF32x4S, &[v])), [0, i32::MAX, i32::MIN, -1]);
+        let v = f32s([2147483520.0, -2147483648.0, f32::INFINITY, f32::NEG_INFINITY]);
+        assert_eq!(as_i32s(run(S::I32x4TruncSatF32x4S, &[v])), [2147483520, i32::MIN, i32::MAX, i32::MIN]);
+        let v = u32s([NAN32_NEG, 1e10f32.to_bits(), (-5.0f32).to_bits(), 3.9f32.to_bits()]);
+        assert_eq!(as_u32s(run(S::I32x4TruncSatF32x4U, &[v])), [0, u32::MAX, 0, 3]);
         let v = f32s([4294967040.0, -0.9, 0.0, f32::INFINITY]);
-        assert_eq!(
-            as_u32s(run(S::I32x4TruncSatF32x4U, &[v])),
-            [4294967040, 0, 0, u32::MAX]
-        );
+        assert_eq!(as_u32s(run(S::I32x4TruncSatF32x4U, &[v])), [4294967040, 0, 0, u32::MAX]);
 
         let v = i32s([-1, i32::MIN, 16777217, 16777219]);
-        assert_eq!(
-            as_f32s(run(S::F32x4ConvertI32x4S, &[v])),
-            [-1.0, -2147483648.0, 16777216.0, 16777220.0]
-        );
+        assert_eq!(as_f32s(run(S::F32x4ConvertI32x4S, &[v])), [-1.0, -2147483648.0, 16777216.0, 16777220.0]);
         let v = u32s([u32::MAX, 0, 16777217, 0x8000_0080]);
-        assert_eq!(
-            as_f32s(run(S::F32x4ConvertI32x4U, &[v])),
-            [4294967296.0, 0.0, 16777216.0, 2147483648.0]
-        );
+        assert_eq!(as_f32s(run(S::F32x4ConvertI32x4U, &[v])), [4294967296.0, 0.0, 16777216.0, 2147483648.0]);
 
         let v = u64s([NAN64_PAYLOAD, 1e10f64.to_bits()]);
-        assert_eq!(
-            as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])),
-            [0, i32::MAX, 0, 0]
-        );
+        assert_eq!(as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])), [0, i32::MAX, 0, 0]);
         let v = f64s([-3.7, -1e300]);
-        assert_eq!(
-            as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])),
-            [-3, i32::MIN, 0, 0]
-        );
+        assert_eq!(as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])), [-3, i32::MIN, 0, 0]);
         let v = f64s([-2147483648.9, 2147483647.9]);
-        assert_eq!(
-            as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])),
-            [i32::MIN, i32::MAX, 0, 0]
-        );
+        assert_eq!(as_i32s(run(S::I32x4TruncSatF64x2SZero, &[v])), [i32::MIN, i32::MAX, 0, 0]);
         let v = f64s([-1.0, 4294967295.9]);
-        assert_eq!(
-            as_u32s(run(S::I32x4TruncSatF64x2UZero, &[v])),
-            [0, u32::MAX, 0, 0]
-        );
+        assert_eq!(as_u32s(run(S::I32x4TruncSatF64x2UZero, &[v])), [0, u32::MAX, 0, 0]);
         let v = u64s([NAN64_NEG, 5e9f64.to_bits()]);
-        assert_eq!(
-            as_u32s(run(S::I32x4TruncSatF64x2UZero, &[v])),
-            [0, u32::MAX, 0, 0]
-        );
+        assert_eq!(as_u32s(run(S::I32x4TruncSatF64x2UZero, &[v])), [0, u32::MAX, 0, 0]);
 
         let v = i32s([-1, i32::MIN, 77, 88]);
-        assert_eq!(
-            as_f64s(run(S::F64x2ConvertLowI32x4S, &[v])),
-            [-1.0, -2147483648.0]
-        );
-        assert_eq!(
-            as_f64s(run(S::F64x2ConvertLowI32x4U, &[v])),
-            [4294967295.0, 2147483648.0]
-        );
+        assert_eq!(as_f64s(run(S::F64x2ConvertLowI32x4S, &[v])), [-1.0, -2147483648.0]);
+        assert_eq!(as_f64s(run(S::F64x2ConvertLowI32x4U, &[v])), [4294967295.0, 2147483648.0]);
     }
 
     #[test]
     fn demote_and_promote_canonicalize_nans() {
         let v = u64s([NAN64_PAYLOAD, 0.1f64.to_bits()]);
-        assert_eq!(
-            as_u32s(run(S::F32x4DemoteF64x2Zero, &[v])),
-            [CANONICAL_NAN_F32, 0.1f32.to_bits(), 0, 0]
-        );
+        assert_eq!(as_u32s(run(S::F32x4DemoteF64x2Zero, &[v])), [CANONICAL_NAN_F32, 0.1f32.to_bits(), 0, 0]);
         let v = f64s([1e300, -1e-300]);
-        assert_eq!(
-            as_u32s(run(S::F32x4DemoteF64x2Zero, &[v])),
-            [f32::INFINITY.to_bits(), 0x8000_0000, 0, 0]
-        );
+        assert_eq!(as_u32s(run(S::F32x4DemoteF64x2Zero, &[v])), [f32::INFINITY.to_bits(), 0x8000_0000, 0, 0]);
         // Halfway between two f32s: ties to even.
-        let v = f64s([
-            1.0 + f64::from(f32::EPSILON) / 2.0,
-            1.0 + 1.5 * f64::from(f32::EPSILON),
-        ]);
-        assert_eq!(
-            as_f32s(run(S::F32x4DemoteF64x2Zero, &[v]))[..2],
-            [1.0, 1.0 + 2.0 * f32::EPSILON]
-        );
+        let v = f64s([1.0 + f64::from(f32::EPSILON) / 2.0, 1.0 + 1.5 * f64::from(f32::EPSILON)]);
+        assert_eq!(as_f32s(run(S::F32x4DemoteF64x2Zero, &[v]))[..2], [1.0, 1.0 + 2.0 * f32::EPSILON]);
 
         let v = u32s([NAN32_PAYLOAD, 1.5f32.to_bits(), 0xFFFF_FFFF, 0x1234_5678]);
-        assert_eq!(
-            as_u64s(run(S::F64x2PromoteLowF32x4, &[v])),
-            [CANONICAL_NAN_F64, 1.5f64.to_bits()]
-        );
+        assert_eq!(as_u64s(run(S::F64x2PromoteLowF32x4, &[v])), [CANONICAL_NAN_F64, 1.5f64.to_bits()]);
         let v = u32s([NAN32_NEG, 0x8000_0001, 0, 0]);
         let r = as_u64s(run(S::F64x2PromoteLowF32x4, &[v]));
-        assert_eq!(
-            r,
-            [
-                CANONICAL_NAN_F64,
-                f64::from(f32::from_bits(0x8000_0001)).to_bits()
-            ]
-        );
+        assert_eq!(r, [CANONICAL_NAN_F64, f64::from(f32::from_bits(0x8000_0001)).to_bits()]);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -2389,9 +1867,7 @@ mod tests {
         }
         wat.push(')');
         let bytes = wat::parse_str(&wat).expect("test module must parse");
-        wasmparser::Validator::new()
-            .validate_all(&bytes)
-            .expect("test module must validate");
+        wasmparser::Validator::new().validate_all(&bytes).expect("test module must validate");
         bytes
     }
 
@@ -2407,10 +1883,7 @@ mod tests {
             let mut reader = body.get_operators_reader().unwrap();
             while !reader.eof() {
                 let (op, pos) = reader.read_with_offset().unwrap();
-                if matches!(
-                    op,
-                    wasmparser::Operator::LocalGet { .. } | wasmparser::Operator::End
-                ) {
+                if matches!(op, wasmparser::Operator::LocalGet { .. } | wasmparser::Operator::End) {
                     continue;
                 }
                 let sub = (bytes[pos] == 0xFD).then(|| {
@@ -2435,27 +1908,19 @@ mod tests {
 
     /// `i8x16.extract_lane_s` → `i8x16extractlanes`, comparable with a variant name lowercased.
     fn squash(name: &str) -> String {
-        name.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase()
+        name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
     }
 
     #[test]
     fn from_operator_opcode_and_name_cover_every_non_memory_simd_instruction() {
         let lines = op_lines();
-        assert_eq!(
-            lines.len(),
-            214,
-            "wasmparser 0.228 has 236 simd operators, 22 access memory"
-        );
+        assert_eq!(lines.len(), 214, "wasmparser 0.228 has 236 simd operators, 22 access memory");
         let bytes = module_for(&lines);
         let ops = body_ops(&bytes);
         assert_eq!(ops.len(), lines.len());
         let mut opcodes = std::collections::BTreeSet::new();
         for ((params, results, text), (op, sub)) in lines.iter().zip(&ops) {
-            let simd = SimdOp::from_operator(op)
-                .unwrap_or_else(|| panic!("{text}: {op:?} not translated"));
+            let simd = SimdOp::from_operator(op).unwrap_or_else(|| panic!("{text}: {op:?} not translated"));
             // The binary encoding that `wat` produced for the text instruction.
             assert_eq!(Some(simd.opcode()), *sub, "{text}: opcode");
             assert!(opcodes.insert(simd.opcode()), "{text}: duplicate opcode");
@@ -2471,17 +1936,10 @@ mod tests {
             assert_eq!(simd.name(), mnemonic);
             let variant = format!("{simd:?}");
             let variant = variant.split('(').next().unwrap();
-            assert_eq!(
-                squash(variant),
-                squash(mnemonic),
-                "{text}: variant {variant}"
-            );
+            assert_eq!(squash(variant), squash(mnemonic), "{text}: variant {variant}");
             let operator = format!("{op:?}");
             let operator = operator.split([' ', '{']).next().unwrap();
-            assert_eq!(
-                operator, variant,
-                "{text}: wasmparser operator and variant names differ"
-            );
+            assert_eq!(operator, variant, "{text}: wasmparser operator and variant names differ");
 
             // Stack effect and canonical results: all-ones operands of the declared types.
             let args: Vec<Slot> = params
@@ -2505,36 +1963,17 @@ mod tests {
     #[test]
     fn immediates_are_translated() {
         let lines = [
-            (
-                "",
-                "v",
-                "v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1",
-            ),
-            (
-                "vv",
-                "v",
-                "i8x16.shuffle 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17 16",
-            ),
+            ("", "v", "v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1"),
+            ("vv", "v", "i8x16.shuffle 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17 16"),
             ("v", "i", "i8x16.extract_lane_u 13"),
             ("vI", "v", "i64x2.replace_lane 1"),
         ];
         let bytes = module_for(&lines);
-        let got: Vec<SimdOp> = body_ops(&bytes)
-            .iter()
-            .map(|(op, _)| SimdOp::from_operator(op).unwrap())
-            .collect();
+        let got: Vec<SimdOp> = body_ops(&bytes).iter().map(|(op, _)| SimdOp::from_operator(op).unwrap()).collect();
         let mut c: [u8; 16] = std::array::from_fn(|i| i as u8 + 1);
         c[15] = 0xFF;
         let s: [u8; 16] = std::array::from_fn(|i| 31 - i as u8);
-        assert_eq!(
-            got,
-            [
-                S::V128Const(c),
-                S::I8x16Shuffle(s),
-                S::I8x16ExtractLaneU(13),
-                S::I64x2ReplaceLane(1)
-            ]
-        );
+        assert_eq!(got, [S::V128Const(c), S::I8x16Shuffle(s), S::I8x16ExtractLaneU(13), S::I64x2ReplaceLane(1)]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Traps: the ways a WebAssembly execution ends abnormally. A trap is a final machine state.
 
-use std::fmt;
+use core::fmt;
 
 /// Why an execution trapped. The discriminants are stable: they are part of the state encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,4 +63,4 @@ impl fmt::Display for TrapCode {
     }
 }
 
-impl std::error::Error for TrapCode {}
+impl core::error::Error for TrapCode {}

@@ -1,5 +1,7 @@
 //! Values: the untyped slots the machine stores and the typed values the embedder sees.
 
+use alloc::vec::Vec;
+
 /// One value-stack, local or global slot. Every value occupies exactly one slot, little-endian:
 /// `i32`/`f32` zero-extended from their 32 bits, `i64`/`f64` zero-extended from their 64 bits,
 /// `v128` all 128 bits, references as [`ref_to_slot`] encodes them.
@@ -31,6 +33,7 @@ pub enum ValType {
 
 impl ValType {
     /// Converts a wasmparser value type; `None` for types outside WebAssembly 2.0.
+    #[cfg(feature = "std")]
     pub fn from_wasmparser(ty: wasmparser::ValType) -> Option<Self> {
         use wasmparser::ValType as W;
         Some(match ty {

@@ -507,10 +507,7 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
 
     // Memories and pages.
     if !p.memories.is_empty() {
-        let chain = p
-            .memories
-            .iter()
-            .fold(ZERO, |acc, m| list_link(&acc, &memory_commitment(m.pages, m.max, &m.tree)));
+        let chain = p.memories.iter().fold(ZERO, |acc, m| list_link(&acc, &memory_commitment(m.pages, m.max, &m.tree)));
         if p.memories.len() != prog.n_memories as usize || chain != h.memories {
             return Err(E::BadOpening("memories"));
         }
@@ -527,9 +524,10 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
 
     // Tables and elements.
     if !p.tables.is_empty() {
-        let chain = p.tables.iter().fold(ZERO, |acc, t| {
-            list_link(&acc, &table_commitment(t.elem_type, t.size, t.max, &t.tree))
-        });
+        let chain = p
+            .tables
+            .iter()
+            .fold(ZERO, |acc, t| list_link(&acc, &table_commitment(t.elem_type, t.size, t.max, &t.tree)));
         if p.tables.len() != prog.n_tables as usize || chain != h.tables {
             return Err(E::BadOpening("tables"));
         }
@@ -554,10 +552,10 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
     if let Some(c) = &p.callee {
         verify_func(c, prog, "callee")?;
     }
-    if let Some((d, e)) = &p.dropped {
-        if d.len() != prog.n_datas as usize || e.len() != prog.n_elems as usize || dropped_hash(d, e) != h.dropped {
-            return Err(E::BadOpening("dropped flags"));
-        }
+    if let Some((d, e)) = &p.dropped
+        && (d.len() != prog.n_datas as usize || e.len() != prog.n_elems as usize || dropped_hash(d, e) != h.dropped)
+    {
+        return Err(E::BadOpening("dropped flags"));
     }
 
     // Segments (static program data).
@@ -637,7 +635,7 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
         elems,
         returned: false,
     };
-    let outcome = exec_op(&mut st, op);
+    let outcome = exec_op(&mut st, &op);
     let trap = match outcome {
         Ok(()) => None,
         Err(Fault::Trap(t)) => Some(t),
@@ -648,10 +646,10 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
 
 fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
     let mut h = st.h;
-    if let Some((tree, _)) = st.globals.as_mut() {
-        if !tree.dirty.is_empty() {
-            h.globals = tree.root()?;
-        }
+    if let Some((tree, _)) = st.globals.as_mut()
+        && !tree.dirty.is_empty()
+    {
+        h.globals = tree.root()?;
     }
     if !st.memories.is_empty() {
         let mut chain = ZERO;

@@ -103,3 +103,32 @@ fn traps_are_proven() {
     assert!(matches!(round_trip(wat, "oob", &[]).1, Status::Trapped(_)));
     assert!(matches!(round_trip(wat, "div", &[]).1, Status::Trapped(_)));
 }
+
+/// Proves and verifies the first `max_steps` steps (or all) of a bench-kernels export.
+fn kernel_round_trip(name: &str, args: &[Value], max_steps: u64) -> u64 {
+    let module = Module::new(opml_guests::BENCH_KERNELS).unwrap();
+    let mut m = Machine::new(Limits::default());
+    let inst = m.instantiate(&module, &[], &mut NoHost).unwrap();
+    let Some(Extern::Func(f)) = m.export(inst, name) else { panic!("no export {name}") };
+    m.invoke(f, args).unwrap();
+    let index = m.program_index();
+    let mut hasher = StateHasher::new();
+    let mut steps = 0;
+    while m.status() == Status::Running && steps < max_steps {
+        let pre = hasher.root(&m);
+        let bytes = prove_step(&m, &index, &mut hasher).unwrap().encode();
+        m.step(&mut NoHost).unwrap();
+        let post = hasher.root(&m);
+        assert_eq!(verify_step(&pre, &bytes, &index.commitment), Ok(post), "{name} step {steps}");
+        steps += 1;
+    }
+    steps
+}
+
+#[test]
+fn rust_built_kernels_every_step() {
+    // fib runs to completion; the loops are long, so a prefix that covers their inner loops.
+    assert!(kernel_round_trip("fib", &[Value::I32(9)], u64::MAX) > 1000);
+    assert_eq!(kernel_round_trip("matmul_f32", &[], 30_000), 30_000);
+    assert_eq!(kernel_round_trip("dot_i8", &[], 30_000), 30_000);
+}

