@@ -13,31 +13,35 @@ use crate::root::{
 };
 use crate::value::ValType;
 
-/// Page tree of one memory, kept between root computations.
+/// The levels of a memory page tree over the populated prefix of pages, updated along the paths of
+/// changed pages only. Shared by the stepper's hasher and the fast engine.
 #[derive(Clone, Debug, Default)]
-struct PageTree {
-    /// The memory as of the last update (a copy-on-write clone, used to find changed pages).
-    last: Option<Memory>,
-    /// `levels[0]` are page leaves; `levels[l]` the nodes of height `l` over the populated prefix.
+pub(crate) struct PageLevels {
+    /// `levels[0]` are page leaves; `levels[l]` the nodes of height `l`.
     levels: Vec<Vec<Hash>>,
 }
 
-impl PageTree {
-    fn update(&mut self, mem: &Memory, empty: &[Hash]) -> Hash {
-        let n = mem.chunk_count();
+impl PageLevels {
+    /// Number of leaves currently materialised.
+    pub(crate) fn len(&self) -> usize {
+        self.levels.first().map_or(0, |l| l.len())
+    }
+
+    /// Resizes to `n` pages, sets the leaves of `dirty` (ascending) from `leaf`, rehashes their
+    /// paths, and returns the root.
+    pub(crate) fn update(
+        &mut self,
+        n: usize,
+        mut dirty: Vec<usize>,
+        leaf: impl Fn(usize) -> Hash,
+        empty: &[Hash],
+    ) -> Hash {
         if self.levels.is_empty() {
             self.levels = (0..=MEMORY_TREE_DEPTH).map(|_| Vec::new()).collect();
         }
-        let mut dirty: Vec<usize> = Vec::new();
-        for i in 0..n {
-            let same = self.last.as_ref().is_some_and(|l| mem.chunk_shared_with(l, i)) && i < self.levels[0].len();
-            if !same {
-                dirty.push(i);
-            }
-        }
         self.levels[0].resize(n, empty[0]);
         for &i in &dirty {
-            self.levels[0][i] = page_leaf(mem.chunk(i).expect("index below chunk count"));
+            self.levels[0][i] = leaf(i);
         }
         let mut width = n;
         for l in 1..=MEMORY_TREE_DEPTH as usize {
@@ -52,8 +56,45 @@ impl PageTree {
             }
             dirty = parents;
         }
+        self.root(empty)
+    }
+
+    /// The root.
+    pub(crate) fn root(&self, empty: &[Hash]) -> Hash {
+        let top = MEMORY_TREE_DEPTH as usize;
+        self.levels.get(top).and_then(|l| l.first()).copied().unwrap_or(empty[top])
+    }
+
+    /// Siblings of page `page`, bottom-up.
+    pub(crate) fn path(&self, page: u64, empty: &[Hash]) -> Vec<Hash> {
+        let mut path = Vec::with_capacity(MEMORY_TREE_DEPTH as usize);
+        let mut idx = page as usize;
+        for (l, e) in empty.iter().enumerate().take(MEMORY_TREE_DEPTH as usize) {
+            path.push(self.levels.get(l).and_then(|lv| lv.get(idx ^ 1)).copied().unwrap_or(*e));
+            idx >>= 1;
+        }
+        path
+    }
+}
+
+/// Page tree of one memory, kept between root computations.
+#[derive(Clone, Debug, Default)]
+struct PageTree {
+    /// The memory as of the last update (a copy-on-write clone, used to find changed pages).
+    last: Option<Memory>,
+    levels: PageLevels,
+}
+
+impl PageTree {
+    fn update(&mut self, mem: &Memory, empty: &[Hash]) -> Hash {
+        let n = mem.chunk_count();
+        let known = self.levels.len();
+        let dirty: Vec<usize> = (0..n)
+            .filter(|&i| !(i < known && self.last.as_ref().is_some_and(|l| mem.chunk_shared_with(l, i))))
+            .collect();
+        let root = self.levels.update(n, dirty, |i| page_leaf(mem.chunk(i).expect("index below chunk count")), empty);
         self.last = Some(mem.clone());
-        self.levels[MEMORY_TREE_DEPTH as usize].first().copied().unwrap_or(empty[MEMORY_TREE_DEPTH as usize])
+        root
     }
 }
 
@@ -83,14 +124,7 @@ impl StateHasher {
 
     /// Sibling path of page `page` of memory `i` (as of the last [`StateHasher::memory_tree`]).
     pub fn page_path(&self, i: usize, page: u64) -> Vec<Hash> {
-        let tree = &self.pages[i];
-        let mut path = Vec::with_capacity(MEMORY_TREE_DEPTH as usize);
-        let mut idx = page as usize;
-        for l in 0..MEMORY_TREE_DEPTH as usize {
-            path.push(tree.levels[l].get(idx ^ 1).copied().unwrap_or(self.empty[l]));
-            idx >>= 1;
-        }
-        path
+        self.pages[i].levels.path(page, &self.empty)
     }
 
     /// The header (root preimage) of the machine's current state.
@@ -114,6 +148,7 @@ impl StateHasher {
             height: 0,
             n_ops: 0,
             n_locals: 0,
+            seg_steps: 0,
             operands: ZERO,
             locals: ZERO,
             frames: ZERO,
@@ -121,10 +156,11 @@ impl StateHasher {
             memories,
             tables,
             dropped: dropped_hash(&m.data_dropped, &m.elem_dropped),
-            io: ZERO,
+            io: m.io.as_ref().map_or(ZERO, |io| io.hash()),
         };
         match m.status {
             Status::Idle => {}
+            Status::Halted => h.status = StatusCode::Halted,
             Status::Trapped(t) => {
                 h.status = StatusCode::Trapped;
                 h.trap = t as u8;
@@ -160,6 +196,7 @@ impl StateHasher {
                 h.locals = locals_root(&m.stack[fp..fp + n]);
                 h.operands = operands_hash(&m.stack[fp + n..]);
                 h.frames = frames;
+                h.seg_steps = m.io.as_ref().map_or(0, |io| m.steps - io.seg_start);
             }
         }
         h
@@ -211,6 +248,7 @@ impl Machine {
             self.memories.len() as u32,
             self.tables.len() as u32,
             self.limits,
+            self.io.as_ref().map_or(NO_HOST, |io| io.entry),
         )
     }
 }

@@ -98,6 +98,16 @@ pub trait Access {
     fn elem_get(&mut self, e: u32, i: u32) -> Acc<Slot, Self::Error>;
     /// Drops element segment `e`.
     fn elem_drop(&mut self, e: u32) -> Acc<(), Self::Error>;
+    /// The built-in guest ABI id of function `f` (see [`crate::io`]), if it is one.
+    fn abi_id(&mut self, f: u32) -> Acc<Option<u32>, Self::Error>;
+    /// Length of input blob `blob`, or `None` if there is no such blob.
+    fn input_len(&mut self, blob: u32) -> Acc<Option<u64>, Self::Error>;
+    /// Reads bytes of an input blob (bounds already checked by the caller).
+    fn input_read(&mut self, blob: u32, offset: u64, out: &mut [u8]) -> Acc<(), Self::Error>;
+    /// Length of the output written so far.
+    fn output_len(&mut self) -> Acc<u64, Self::Error>;
+    /// Appends to the output (the caller checked the size limit).
+    fn output_append(&mut self, bytes: &[u8]) -> Acc<(), Self::Error>;
     /// Canonical type id of function `f`.
     fn func_type_id(&mut self, f: u32) -> Acc<u32, Self::Error>;
     /// Calls function `f` (wasm or host), with its arguments on the operand stack.
@@ -261,6 +271,57 @@ fn bulk_continue<A: Access>(a: &mut A, pc: u32, d: u32, mid: Slot, n: u32) -> Ac
     Ok(())
 }
 
+/// A call of a built-in guest ABI function (one step). The guest's memory is store address 0.
+fn abi_call<A: Access>(a: &mut A, id: u32) -> Acc<(), A::Error> {
+    use crate::io::{ABI_INPUT_LEN, ABI_INPUT_READ, ABI_OUTPUT_WRITE, MAX_IO, MAX_OUTPUT};
+    const MEM: u32 = 0;
+    let violation = Fault::Trap(TrapCode::AbiViolation);
+    match id {
+        ABI_INPUT_LEN => {
+            let blob = a.pop()? as u32;
+            let len = a.input_len(blob)?.map_or(-1i64, |n| n as i64);
+            a.push(len as u64 as Slot)
+        }
+        ABI_INPUT_READ => {
+            let len = a.pop()? as u32;
+            let dst = a.pop()? as u32;
+            let offset = a.pop()? as u64 as i64;
+            let blob = a.pop()? as u32;
+            if len > MAX_IO || offset < 0 {
+                return Err(violation);
+            }
+            let blob_len = a.input_len(blob)?.ok_or(violation)?;
+            check_mem(a, MEM, dst as u64, len as u64)?;
+            let offset = offset as u64;
+            let n = if offset >= blob_len { 0 } else { (blob_len - offset).min(len as u64) as usize };
+            if n > 0 {
+                let mut buf = [0u8; MAX_IO as usize];
+                a.input_read(blob, offset, &mut buf[..n])?;
+                a.mem_write(MEM, dst as u64, &buf[..n])?;
+            }
+            a.push(n as Slot)
+        }
+        ABI_OUTPUT_WRITE => {
+            let len = a.pop()? as u32;
+            let src = a.pop()? as u32;
+            if len > MAX_IO {
+                return Err(violation);
+            }
+            check_mem(a, MEM, src as u64, len as u64)?;
+            if a.output_len()? + len as u64 > MAX_OUTPUT {
+                return Err(violation);
+            }
+            if len > 0 {
+                let mut buf = [0u8; MAX_IO as usize];
+                a.mem_read(MEM, src as u64, &mut buf[..len as usize])?;
+                a.output_append(&buf[..len as usize])?;
+            }
+            Ok(())
+        }
+        _ => Err(Fault::Trap(TrapCode::UnsupportedImport)),
+    }
+}
+
 /// Executes `op`, the instruction at `a.pc()`: the machine's one-step transition function.
 #[inline(always)]
 pub fn exec_op<A: Access>(a: &mut A, op: &Op) -> Acc<(), A::Error> {
@@ -285,7 +346,10 @@ pub fn exec_op<A: Access>(a: &mut A, op: &Op) -> Acc<(), A::Error> {
             a.jump(pc + 1 + i.min(len));
         }
         Op::Return { results } => a.ret(results)?,
-        Op::Call(f) => a.call(f)?,
+        Op::Call(f) => match a.abi_id(f)? {
+            Some(id) => abi_call(a, id)?,
+            None => a.call(f)?,
+        },
         Op::CallIndirect { type_id, table } => {
             let i = a.pop()? as u32;
             if i >= a.table_size(table)? {
@@ -295,7 +359,10 @@ pub fn exec_op<A: Access>(a: &mut A, op: &Op) -> Acc<(), A::Error> {
             if a.func_type_id(f)? != type_id {
                 return Err(Fault::Trap(TrapCode::IndirectCallTypeMismatch));
             }
-            a.call(f)?;
+            match a.abi_id(f)? {
+                Some(id) => abi_call(a, id)?,
+                None => a.call(f)?,
+            }
         }
         Op::Drop => {
             a.pop()?;

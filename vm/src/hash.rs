@@ -48,6 +48,14 @@ pub enum Tag {
     Data = 0x0F,
     /// One element segment: length and item-tree root.
     Elem = 0x10,
+    /// One input blob: length and chunk-tree root.
+    Blob = 0x11,
+    /// The task output: length and fixed-height page-tree root.
+    Output = 0x12,
+    /// The input set: blob count and blob-tree root.
+    Inputs = 0x13,
+    /// The guest I/O component of the state.
+    Io = 0x14,
 }
 
 /// SHA3-256 of `tag` followed by `parts`.

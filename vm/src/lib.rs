@@ -19,11 +19,16 @@ mod compile;
 #[cfg(feature = "std")]
 pub mod error;
 pub mod exec;
+#[cfg(feature = "fast")]
+pub mod fast;
+#[cfg(feature = "std")]
+pub mod guest;
 pub mod float;
 pub mod hash;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod instr;
+pub mod io;
 pub mod limits;
 #[cfg(feature = "std")]
 mod live;

@@ -164,6 +164,34 @@ impl Access for Live<'_> {
         Ok(())
     }
 
+    #[inline(always)]
+    fn abi_id(&mut self, f: u32) -> Acc<Option<u32>, Infallible> {
+        Ok(self.m.program.funcs[f as usize].host.filter(|id| *id >= crate::io::ABI_BASE))
+    }
+
+    fn input_len(&mut self, blob: u32) -> Acc<Option<u64>, Infallible> {
+        let io = self.m.io.as_ref().ok_or(Fault::Trap(TrapCode::HostError))?;
+        Ok(io.inputs.blobs.get(blob as usize).map(|b| b.bytes.len() as u64))
+    }
+
+    fn input_read(&mut self, blob: u32, offset: u64, out: &mut [u8]) -> Acc<(), Infallible> {
+        let io = self.m.io.as_ref().ok_or(Fault::Trap(TrapCode::HostError))?;
+        let o = offset as usize;
+        out.copy_from_slice(&io.inputs.blobs[blob as usize].bytes[o..o + out.len()]);
+        Ok(())
+    }
+
+    fn output_len(&mut self) -> Acc<u64, Infallible> {
+        let io = self.m.io.as_ref().ok_or(Fault::Trap(TrapCode::HostError))?;
+        Ok(io.output.len() as u64)
+    }
+
+    fn output_append(&mut self, bytes: &[u8]) -> Acc<(), Infallible> {
+        let io = self.m.io.as_mut().ok_or(Fault::Trap(TrapCode::HostError))?;
+        io.output.extend_from_slice(bytes);
+        Ok(())
+    }
+
     fn func_type_id(&mut self, f: u32) -> Acc<u32, Infallible> {
         Ok(self.m.program.funcs[f as usize].type_id)
     }
@@ -221,7 +249,16 @@ impl Access for Live<'_> {
                 m.pc = frame.pc;
                 m.fp = frame.fp;
             }
-            None => m.status = Status::Returned,
+            None => match m.io.as_mut() {
+                // A guest's `opml_step` returned: the segment ends.
+                Some(io) => {
+                    let more = m.stack.pop().unwrap_or(0) as u32 != 0;
+                    m.stack.clear();
+                    io.segment += 1;
+                    m.status = if more { Status::Idle } else { Status::Halted };
+                }
+                None => m.status = Status::Returned,
+            },
         }
         Ok(())
     }

@@ -40,6 +40,8 @@ pub enum Status {
     Returned,
     /// The invocation trapped.
     Trapped(TrapCode),
+    /// A guest finished its last segment (`opml_step` returned 0).
+    Halted,
 }
 
 /// A function in the store.
@@ -109,6 +111,8 @@ pub struct Machine {
     pub(crate) elem_dropped: Vec<bool>,
     pub(crate) steps: u64,
     pub(crate) result_types: Vec<ValType>,
+    /// Guest I/O, for machines running a guest program (see [`crate::guest`]).
+    pub(crate) io: Option<crate::io::Io>,
 }
 
 impl Default for Machine {
@@ -136,6 +140,7 @@ impl Machine {
             elem_dropped: Vec::new(),
             steps: 0,
             result_types: Vec::new(),
+            io: None,
         }
     }
 
@@ -530,8 +535,12 @@ impl Machine {
         self.status = Status::Idle;
     }
 
-    /// Executes exactly one instruction.
+    /// Executes exactly one instruction. On an idle guest machine the step starts the next
+    /// segment (enters `opml_step`).
     pub fn step(&mut self, host: &mut dyn Host) -> Result<(), StepError> {
+        if self.start_segment_if_idle() {
+            return Ok(());
+        }
         if self.status != Status::Running {
             return Err(StepError::NotRunning(self.status));
         }
@@ -539,12 +548,38 @@ impl Machine {
         Ok(())
     }
 
+    /// For an idle guest machine: takes the step that enters `opml_step`. Returns whether it did.
+    fn start_segment_if_idle(&mut self) -> bool {
+        let Some(io) = self.io.as_mut() else { return false };
+        if self.status != Status::Idle {
+            return false;
+        }
+        let entry = io.entry;
+        io.seg_start = self.steps;
+        let code = &self.program.funcs[entry as usize].code;
+        let n = (code.params + code.num_locals) as usize;
+        self.stack.clear();
+        self.frames.clear();
+        self.stack.resize(n, 0);
+        self.func = entry;
+        self.pc = 0;
+        self.fp = 0;
+        self.status = Status::Running;
+        self.steps += 1;
+        true
+    }
+
     /// Executes up to `max_steps` instructions, stopping early when the invocation returns or traps.
     pub fn run(&mut self, host: &mut dyn Host, max_steps: u64) -> Result<Status, StepError> {
-        if self.status != Status::Running {
+        let mut budget = max_steps;
+        if budget > 0 && self.start_segment_if_idle() {
+            budget -= 1;
+        } else if self.status != Status::Running {
             return Err(StepError::NotRunning(self.status));
         }
-        self.run_inner(host, max_steps);
+        if budget > 0 && self.status == Status::Running {
+            self.run_inner(host, budget);
+        }
         Ok(self.status)
     }
 }

@@ -143,11 +143,14 @@ pub struct ProgramCommitment {
     pub n_tables: u32,
     /// The machine limits the program runs under.
     pub limits: Limits,
+    /// For a guest program, the function address of `opml_step` (segments start there and end
+    /// when it returns); [`NO_HOST`] for a plain store.
+    pub entry: u32,
 }
 
 impl ProgramCommitment {
     /// Encoded size.
-    pub const BYTES: usize = 4 * 32 + 11 * 4;
+    pub const BYTES: usize = 4 * 32 + 12 * 4;
 
     /// Fixed little-endian encoding.
     pub fn encode(&self) -> [u8; Self::BYTES] {
@@ -167,6 +170,7 @@ impl ProgramCommitment {
             self.limits.max_table_elements,
             self.limits.max_call_depth,
             self.limits.max_stack_slots,
+            self.entry,
         ];
         for (i, v) in w.iter().enumerate() {
             out[128 + 4 * i..132 + 4 * i].copy_from_slice(&v.to_le_bytes());
@@ -203,6 +207,7 @@ impl ProgramCommitment {
                 max_call_depth: w(9),
                 max_stack_slots: w(10),
             },
+            entry: w(11),
         }
     }
 
@@ -279,6 +284,7 @@ pub(crate) fn build_index(
     n_memories: u32,
     n_tables: u32,
     limits: Limits,
+    entry: u32,
 ) -> ProgramIndex {
     let mut code_leaves = Vec::new();
     let mut entries = Vec::with_capacity(funcs.len());
@@ -332,6 +338,7 @@ pub(crate) fn build_index(
         n_memories,
         n_tables,
         limits,
+        entry,
     };
     ProgramIndex { commitment, code, funcs: entries, func_tree, datas, elems }
 }

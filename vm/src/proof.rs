@@ -156,6 +156,42 @@ pub struct ElemOpening {
     pub items: Vec<SlotOpening>,
 }
 
+/// An input blob's commitment with its path in the input tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobOpening {
+    /// Blob index.
+    pub index: u32,
+    /// Blob length in bytes.
+    pub len: u64,
+    /// Root over the blob's chunks.
+    pub chunks_root: Hash,
+    /// Path in the tree over blob commitments.
+    pub path: Vec<Hash>,
+}
+
+/// The guest I/O component, opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoOpening {
+    /// Input root.
+    pub input_root: Hash,
+    /// Output length.
+    pub output_len: u64,
+    /// Output page-tree root.
+    pub output_tree: Hash,
+    /// Segments completed.
+    pub segment: u64,
+    /// Number of input blobs (preimage of the input root).
+    pub n_blobs: u32,
+    /// Root over blob commitments (preimage of the input root).
+    pub blobs_tree: Hash,
+    /// Opened blobs.
+    pub blobs: Vec<BlobOpening>,
+    /// Opened input chunks: (blob, chunk index, 4096 bytes, path in the blob's chunk tree).
+    pub chunks: Vec<(u32, u32, Vec<u8>, Vec<Hash>)>,
+    /// Opened output pages: (page index, 4096 bytes, path in the output tree).
+    pub output_pages: Vec<(u32, Vec<u8>, Vec<Hash>)>,
+}
+
 /// Everything the instruction at a state reads, with proofs against that state's root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OneStepProof {
@@ -193,6 +229,8 @@ pub struct OneStepProof {
     pub datas: Vec<DataOpening>,
     /// Opened element segments.
     pub elems: Vec<ElemOpening>,
+    /// The guest I/O component (for ABI calls and segment boundaries).
+    pub io: Option<IoOpening>,
 }
 
 struct W(Vec<u8>);
@@ -202,6 +240,9 @@ impl W {
         self.0.push(v);
     }
     fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn slot(&mut self, v: Slot) {
@@ -267,6 +308,12 @@ impl<'a> R<'a> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    fn u64(&mut self) -> Res<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
     fn slot(&mut self) -> Res<Slot> {
         let mut b = [0u8; 16];
         b.copy_from_slice(self.take(16)?);
@@ -330,14 +377,17 @@ fn decode_header(b: &[u8]) -> Res<StateHeader> {
         1 => StatusCode::Running,
         2 => StatusCode::Returned,
         3 => StatusCode::Trapped,
+        4 => StatusCode::Halted,
         _ => return Err(ProofError::Malformed("bad status")),
     };
     let w = |i: usize| u32::from_le_bytes([b[2 + 4 * i], b[3 + 4 * i], b[4 + 4 * i], b[5 + 4 * i]]);
     let h = |i: usize| -> Hash {
         let mut out = [0u8; 32];
-        out.copy_from_slice(&b[26 + 32 * i..58 + 32 * i]);
+        out.copy_from_slice(&b[34 + 32 * i..66 + 32 * i]);
         out
     };
+    let mut steps = [0u8; 8];
+    steps.copy_from_slice(&b[26..34]);
     Ok(StateHeader {
         status,
         trap: b[1],
@@ -347,6 +397,7 @@ fn decode_header(b: &[u8]) -> Res<StateHeader> {
         height: w(3),
         n_ops: w(4),
         n_locals: w(5),
+        seg_steps: u64::from_le_bytes(steps),
         operands: h(0),
         locals: h(1),
         frames: h(2),
@@ -460,6 +511,38 @@ impl OneStepProof {
                 w.slot_opening(o);
             }
         }
+        match &self.io {
+            Some(io) => {
+                w.u8(1);
+                w.hash(&io.input_root);
+                w.u64(io.output_len);
+                w.hash(&io.output_tree);
+                w.u64(io.segment);
+                w.u32(io.n_blobs);
+                w.hash(&io.blobs_tree);
+                w.count(io.blobs.len());
+                for b in &io.blobs {
+                    w.u32(b.index);
+                    w.u64(b.len);
+                    w.hash(&b.chunks_root);
+                    w.path(&b.path);
+                }
+                w.count(io.chunks.len());
+                for (blob, i, bytes, path) in &io.chunks {
+                    w.u32(*blob);
+                    w.u32(*i);
+                    w.0.extend_from_slice(bytes);
+                    w.path(path);
+                }
+                w.count(io.output_pages.len());
+                for (i, bytes, path) in &io.output_pages {
+                    w.u32(*i);
+                    w.0.extend_from_slice(bytes);
+                    w.path(path);
+                }
+            }
+            None => w.u8(0),
+        }
         w.0
     }
 
@@ -531,6 +614,31 @@ impl OneStepProof {
                 Ok(ElemOpening { segment, len, items_root, path, items })
             })
             .collect::<Res<Vec<_>>>()?;
+        let io = if r.flag()? {
+            let (input_root, output_len, output_tree, segment) = (r.hash()?, r.u64()?, r.hash()?, r.u64()?);
+            let (n_blobs, blobs_tree) = (r.u32()?, r.hash()?);
+            let n = r.count(MAX_OPENINGS, 45)?;
+            let blobs = (0..n)
+                .map(|_| Ok(BlobOpening { index: r.u32()?, len: r.u64()?, chunks_root: r.hash()?, path: r.path()? }))
+                .collect::<Res<Vec<_>>>()?;
+            let n = r.count(MAX_OPENINGS, 9 + PAGE_BYTES)?;
+            let chunks = (0..n).map(|_| Ok((r.u32()?, r.u32()?, r.page()?, r.path()?))).collect::<Res<Vec<_>>>()?;
+            let n = r.count(MAX_OPENINGS, 5 + PAGE_BYTES)?;
+            let output_pages = (0..n).map(|_| Ok((r.u32()?, r.page()?, r.path()?))).collect::<Res<Vec<_>>>()?;
+            Some(IoOpening {
+                input_root,
+                output_len,
+                output_tree,
+                segment,
+                n_blobs,
+                blobs_tree,
+                blobs,
+                chunks,
+                output_pages,
+            })
+        } else {
+            None
+        };
         if r.pos != bytes.len() {
             return Err(ProofError::Malformed("trailing bytes"));
         }
@@ -552,6 +660,7 @@ impl OneStepProof {
             dropped,
             datas,
             elems,
+            io,
         })
     }
 }

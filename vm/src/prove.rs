@@ -16,7 +16,7 @@ use crate::live::Live;
 use crate::machine::{Machine, Status};
 use crate::program::ProgramIndex;
 use crate::proof::{
-    DataOpening, ElemOpening, FrameOpening, FuncOpening, MAX_OPERANDS, MemoryOpening, OneStepProof, PageOpening,
+    BlobOpening, DataOpening, IoOpening, ElemOpening, FrameOpening, FuncOpening, MAX_OPERANDS, MemoryOpening, OneStepProof, PageOpening,
     SlotOpening, TableOpening,
 };
 use crate::root::{
@@ -56,6 +56,10 @@ struct Log {
     elem_items: BTreeSet<(u32, u32)>,
     host_call: bool,
     entered: bool,
+    io: bool,
+    blobs: BTreeSet<u32>,
+    chunks: BTreeSet<(u32, u32)>,
+    out_pages: BTreeSet<u32>,
 }
 
 impl Log {
@@ -200,6 +204,46 @@ impl Access for Recorder<'_> {
         self.log.callee = Some(f);
         self.live.func_type_id(f)
     }
+    fn abi_id(&mut self, f: u32) -> Acc<Option<u32>, Infallible> {
+        self.log.callee = Some(f);
+        self.live.abi_id(f)
+    }
+    fn input_len(&mut self, blob: u32) -> Acc<Option<u64>, Infallible> {
+        self.log.io = true;
+        let r = self.live.input_len(blob)?;
+        if r.is_some() {
+            self.log.blobs.insert(blob);
+        }
+        Ok(r)
+    }
+    fn input_read(&mut self, blob: u32, offset: u64, out: &mut [u8]) -> Acc<(), Infallible> {
+        self.log.io = true;
+        self.log.blobs.insert(blob);
+        if !out.is_empty() {
+            let first = offset / PAGE_BYTES as u64;
+            let last = (offset + out.len() as u64 - 1) / PAGE_BYTES as u64;
+            for c in first..=last {
+                self.log.chunks.insert((blob, c as u32));
+            }
+        }
+        self.live.input_read(blob, offset, out)
+    }
+    fn output_len(&mut self) -> Acc<u64, Infallible> {
+        self.log.io = true;
+        self.live.output_len()
+    }
+    fn output_append(&mut self, bytes: &[u8]) -> Acc<(), Infallible> {
+        self.log.io = true;
+        let len = self.live.output_len()?;
+        if !bytes.is_empty() {
+            let first = len / PAGE_BYTES as u64;
+            let last = (len + bytes.len() as u64 - 1) / PAGE_BYTES as u64;
+            for p in first..=last {
+                self.log.out_pages.insert(p as u32);
+            }
+        }
+        self.live.output_append(bytes)
+    }
     fn call(&mut self, f: u32) -> Acc<(), Infallible> {
         self.log.callee = Some(f);
         let params = self.live.m.program.funcs[f as usize].code.params as usize;
@@ -214,6 +258,9 @@ impl Access for Recorder<'_> {
         self.log.reach(results as usize);
         if !self.live.m.frames.is_empty() {
             self.log.frame = true;
+        } else if self.live.m.io.is_some() {
+            // The end of a guest segment updates the segment counter.
+            self.log.io = true;
         }
         self.log.entered = true;
         self.live.ret(results)
@@ -242,9 +289,17 @@ pub fn prove_step(m: &Machine, index: &ProgramIndex, hasher: &mut StateHasher) -
         dropped: None,
         datas: Vec::new(),
         elems: Vec::new(),
+        io: None,
     };
     if header.status != StatusCode::Running {
         proof.operands_rest = ZERO;
+        // The step from an idle guest state enters `opml_step`: it reads the segment counter and
+        // the entry function.
+        if let (Some(io), StatusCode::Idle) = (m.io.as_ref(), header.status) {
+            proof.io = Some(io_opening(io, &Log::default()));
+            proof.callee =
+                Some(FuncOpening { index: io.entry, entry: index.funcs[io.entry as usize], path: index.func_path(io.entry) });
+        }
         return Ok(proof);
     }
     // Record what the instruction touches, on a copy.
@@ -422,6 +477,63 @@ pub fn prove_step(m: &Machine, index: &ProgramIndex, hasher: &mut StateHasher) -
             items: opened,
         });
     }
+    if log.io
+        && let Some(io) = m.io.as_ref()
+    {
+        proof.io = Some(io_opening(io, &log));
+    }
     let _ = Status::Running;
     Ok(proof)
+}
+
+/// Opens the I/O component with the blobs, chunks and output pages the step touches.
+fn io_opening(io: &crate::io::Io, log: &Log) -> IoOpening {
+    use crate::io::{OUTPUT_TREE_DEPTH, chunk_leaf, output_empties};
+    let inputs = &io.inputs;
+    let blobs = log
+        .blobs
+        .iter()
+        .filter(|b| (**b as usize) < inputs.blobs.len())
+        .map(|&b| {
+            let blob = &inputs.blobs[b as usize];
+            BlobOpening {
+                index: b,
+                len: blob.bytes.len() as u64,
+                chunks_root: blob.tree.root(),
+                path: inputs.tree.path(b as u64),
+            }
+        })
+        .collect();
+    let chunks = log
+        .chunks
+        .iter()
+        .map(|&(b, c)| {
+            let blob = &inputs.blobs[b as usize];
+            (b, c, blob.chunk(c), blob.tree.path(c as u64))
+        })
+        .collect();
+    let out_leaves: Vec<Hash> = io.output.chunks(PAGE_BYTES).map(chunk_leaf).collect();
+    let empty = output_empties();
+    let output_pages = log
+        .out_pages
+        .iter()
+        .map(|&p| {
+            let mut page = alloc::vec![0u8; PAGE_BYTES];
+            let start = (p as usize * PAGE_BYTES).min(io.output.len());
+            let end = (start + PAGE_BYTES).min(io.output.len());
+            page[..end - start].copy_from_slice(&io.output[start..end]);
+            (p, page, merkle_path(&out_leaves, OUTPUT_TREE_DEPTH, &empty, p as u64))
+        })
+        .collect();
+    IoOpening {
+        input_root: io.input_root,
+        output_len: io.output.len() as u64,
+        output_tree: crate::io::output_tree(&io.output),
+        segment: io.segment,
+        n_blobs: inputs.blobs.len() as u32,
+        blobs_tree: inputs.tree.root(),
+        blobs,
+        chunks,
+        output_pages,
+    }
 }

@@ -32,6 +32,8 @@ pub enum StatusCode {
     Returned = 2,
     /// Trapped; the trap code is in `trap`.
     Trapped = 3,
+    /// A guest finished its last segment (`opml_step` returned 0).
+    Halted = 4,
 }
 
 /// The preimage of a state root. Fields that do not apply to a status are zero.
@@ -53,6 +55,9 @@ pub struct StateHeader {
     pub n_ops: u32,
     /// Locals (parameters included) of the current frame.
     pub n_locals: u32,
+    /// Steps taken in the current segment of a guest (the start step included) while running;
+    /// zero otherwise. It makes every running state distinct from its successor.
+    pub seg_steps: u64,
     /// Hash chain over the current frame's operands, bottom to top.
     pub operands: Hash,
     /// Merkle root over the current frame's locals.
@@ -73,7 +78,7 @@ pub struct StateHeader {
 
 impl StateHeader {
     /// Encoded size in bytes.
-    pub const BYTES: usize = 2 + 4 * 6 + 32 * 8;
+    pub const BYTES: usize = 2 + 4 * 6 + 8 + 32 * 8;
 
     /// The fixed little-endian encoding (docs/state-root.md).
     pub fn encode(&self) -> [u8; Self::BYTES] {
@@ -84,10 +89,11 @@ impl StateHeader {
         for (i, w) in words.iter().enumerate() {
             out[2 + 4 * i..6 + 4 * i].copy_from_slice(&w.to_le_bytes());
         }
+        out[26..34].copy_from_slice(&self.seg_steps.to_le_bytes());
         let hashes =
             [self.operands, self.locals, self.frames, self.globals, self.memories, self.tables, self.dropped, self.io];
         for (i, h) in hashes.iter().enumerate() {
-            out[26 + 32 * i..58 + 32 * i].copy_from_slice(h);
+            out[34 + 32 * i..66 + 32 * i].copy_from_slice(h);
         }
         out
     }

@@ -30,6 +30,11 @@ pub enum TrapCode {
     ValueStackExhausted = 11,
     /// A host function reported failure.
     HostError = 12,
+    /// A guest called an import that is not part of the guest ABI.
+    UnsupportedImport = 13,
+    /// A guest ABI call with invalid arguments (read or write over 4096 bytes, negative offset,
+    /// unknown blob, output over 1 MiB).
+    AbiViolation = 14,
 }
 
 impl TrapCode {
@@ -48,6 +53,8 @@ impl TrapCode {
             Self::CallStackExhausted => "call stack exhausted",
             Self::ValueStackExhausted => "call stack exhausted (value stack limit)",
             Self::HostError => "host function failed",
+            Self::UnsupportedImport => "call to an import outside the guest ABI",
+            Self::AbiViolation => "invalid guest ABI call",
         }
     }
 

@@ -90,6 +90,80 @@ enum Locals {
     Fixed(Hash),
 }
 
+/// The guest I/O component, as far as a proof opened it.
+struct IoView {
+    input_root: Hash,
+    output_len: u64,
+    output_tree: Hash,
+    segment: u64,
+    n_blobs: u32,
+    blobs: BTreeMap<u32, u64>,
+    chunks: BTreeMap<(u32, u32), Vec<u8>>,
+    out_tree: PartialTree,
+    out_pages: BTreeMap<u32, Vec<u8>>,
+}
+
+impl IoView {
+    fn hash(&mut self) -> Result<Hash, E> {
+        let tree = if self.out_tree.dirty.is_empty() { self.output_tree } else { self.out_tree.root()? };
+        Ok(crate::io::io_hash(&self.input_root, self.output_len, &tree, self.segment))
+    }
+}
+
+fn open_io(o: &crate::proof::IoOpening, committed: &Hash) -> Result<IoView, E> {
+    use crate::io::{OUTPUT_TREE_DEPTH, blob_commitment, inputs_root, io_hash};
+    if io_hash(&o.input_root, o.output_len, &o.output_tree, o.segment) != *committed
+        || inputs_root(o.n_blobs, &o.blobs_tree) != o.input_root
+        || o.output_len > crate::io::MAX_OUTPUT
+    {
+        return Err(E::BadOpening("guest I/O"));
+    }
+    let bdepth = depth_for(o.n_blobs as u64);
+    let mut blobs = BTreeMap::new();
+    let mut roots = BTreeMap::new();
+    for b in &o.blobs {
+        if b.index >= o.n_blobs
+            || b.path.len() != bdepth as usize
+            || root_from_path(blob_commitment(b.len, &b.chunks_root), b.index as u64, &b.path) != o.blobs_tree
+            || blobs.insert(b.index, b.len).is_some()
+        {
+            return Err(E::BadOpening("input blob"));
+        }
+        roots.insert(b.index, (b.len, b.chunks_root));
+    }
+    let mut chunks = BTreeMap::new();
+    for (blob, i, bytes, path) in &o.chunks {
+        let (len, root) = roots.get(blob).ok_or(E::BadOpening("input chunk"))?;
+        let cdepth = depth_for(len.div_ceil(PAGE_BYTES as u64));
+        if bytes.len() != PAGE_BYTES
+            || path.len() != cdepth as usize
+            || root_from_path(page_leaf(bytes), *i as u64, path) != *root
+            || chunks.insert((*blob, *i), bytes.clone()).is_some()
+        {
+            return Err(E::BadOpening("input chunk"));
+        }
+    }
+    let mut out_tree = PartialTree::new(OUTPUT_TREE_DEPTH);
+    let mut out_pages = BTreeMap::new();
+    for (i, bytes, path) in &o.output_pages {
+        if bytes.len() != PAGE_BYTES || out_pages.insert(*i, bytes.clone()).is_some() {
+            return Err(E::BadOpening("output page"));
+        }
+        out_tree.open(*i as u64, page_leaf(bytes), path, &o.output_tree, "output page")?;
+    }
+    Ok(IoView {
+        input_root: o.input_root,
+        output_len: o.output_len,
+        output_tree: o.output_tree,
+        segment: o.segment,
+        n_blobs: o.n_blobs,
+        blobs,
+        chunks,
+        out_tree,
+        out_pages,
+    })
+}
+
 struct Partial<'a> {
     prog: &'a ProgramCommitment,
     h: StateHeader,
@@ -113,6 +187,9 @@ struct Partial<'a> {
     datas: BTreeMap<u32, (u32, BTreeMap<u32, Vec<u8>>)>,
     elems: BTreeMap<u32, (u32, BTreeMap<u32, Slot>)>,
     returned: bool,
+    io: Option<IoView>,
+    /// For a guest program: `Some(more)` once `opml_step` returned in this step.
+    segment_end: Option<bool>,
 }
 
 fn fault(e: E) -> Fault<E> {
@@ -345,6 +422,57 @@ impl Access for Partial<'_> {
         Ok(())
     }
 
+    fn abi_id(&mut self, f: u32) -> Acc<Option<u32>, E> {
+        match &self.callee {
+            Some(c) if c.index == f => Ok(Some(c.entry.host).filter(|h| *h >= crate::io::ABI_BASE && *h != NO_HOST)),
+            _ => Err(fault(E::Missing("callee entry"))),
+        }
+    }
+
+    fn input_len(&mut self, blob: u32) -> Acc<Option<u64>, E> {
+        let io = self.io.as_ref().ok_or(fault(E::Missing("guest I/O")))?;
+        if blob >= io.n_blobs {
+            return Ok(None);
+        }
+        io.blobs.get(&blob).map(|l| Some(*l)).ok_or(fault(E::Missing("input blob")))
+    }
+
+    fn input_read(&mut self, blob: u32, offset: u64, out: &mut [u8]) -> Acc<(), E> {
+        let io = self.io.as_ref().ok_or(fault(E::Missing("guest I/O")))?;
+        for (k, byte) in out.iter_mut().enumerate() {
+            let pos = offset + k as u64;
+            let chunk = io
+                .chunks
+                .get(&(blob, (pos / PAGE_BYTES as u64) as u32))
+                .ok_or(fault(E::Missing("input chunk")))?;
+            *byte = chunk[(pos % PAGE_BYTES as u64) as usize];
+        }
+        Ok(())
+    }
+
+    fn output_len(&mut self) -> Acc<u64, E> {
+        Ok(self.io.as_ref().ok_or(fault(E::Missing("guest I/O")))?.output_len)
+    }
+
+    fn output_append(&mut self, bytes: &[u8]) -> Acc<(), E> {
+        let io = self.io.as_mut().ok_or(fault(E::Missing("guest I/O")))?;
+        let mut at = io.output_len;
+        for b in bytes {
+            let p = (at / PAGE_BYTES as u64) as u32;
+            let page = io.out_pages.get_mut(&p).ok_or(fault(E::Missing("output page")))?;
+            page[(at % PAGE_BYTES as u64) as usize] = *b;
+            at += 1;
+        }
+        let first = (io.output_len / PAGE_BYTES as u64) as u32;
+        let last = ((at.max(1) - 1) / PAGE_BYTES as u64) as u32;
+        for p in first..=last {
+            let leaf = page_leaf(&io.out_pages[&p]);
+            io.out_tree.set_leaf(p as u64, leaf);
+        }
+        io.output_len = at;
+        Ok(())
+    }
+
     fn func_type_id(&mut self, f: u32) -> Acc<u32, E> {
         match &self.callee {
             Some(c) if c.index == f => Ok(c.entry.type_id),
@@ -399,6 +527,13 @@ impl Access for Partial<'_> {
             return Err(fault(if self.hidden > 0 { E::Missing("operand") } else { E::Inconsistent("return") }));
         }
         let values = self.ops.split_off(self.ops.len() - r);
+        if self.h.depth == 0 && self.prog.entry != NO_HOST {
+            // A guest's `opml_step` returned: the segment ends.
+            let io = self.io.as_mut().ok_or(fault(E::Missing("guest I/O")))?;
+            io.segment += 1;
+            self.segment_end = Some(values.first().is_some_and(|v| *v as u32 != 0));
+            return Ok(());
+        }
         if self.h.depth == 0 {
             self.returned = true;
             self.ops = values;
@@ -436,20 +571,63 @@ fn verify_func(f: &FuncOpening, prog: &ProgramCommitment, what: &'static str) ->
     Ok(())
 }
 
-/// Decodes `proof` and verifies it: the post-state root of one step from `pre_root`.
+/// Decodes `proof` and verifies it: the post-state root of one machine step from `pre_root` (an
+/// idle guest state steps into its next segment).
 pub fn verify_step(pre_root: &Hash, proof: &[u8], prog: &ProgramCommitment) -> Result<Hash, ProofError> {
-    verify_proof(pre_root, &OneStepProof::decode(proof)?, prog)
+    verify_proof(pre_root, &OneStepProof::decode(proof)?, prog, None)
 }
 
-/// Verifies a decoded proof: the post-state root of one step from `pre_root`. A state that is not
-/// running (returned, trapped, idle) steps to itself.
-pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment) -> Result<Hash, ProofError> {
+/// The dispute game's transition function `f_s` for segment `segment` of a guest program: an idle
+/// state whose segment counter is `segment` enters `opml_step`, a running state executes one
+/// instruction, and every other state (idle at another segment, halted, trapped) steps to itself,
+/// so the root after `n` steps from boundary `s` equals boundary `s + 1` for every `n` at least the
+/// segment's length (docs/protocol.md).
+pub fn verify_segment_step(
+    prog: &ProgramCommitment,
+    segment: u64,
+    pre_root: &Hash,
+    proof: &[u8],
+) -> Result<Hash, ProofError> {
+    verify_proof(pre_root, &OneStepProof::decode(proof)?, prog, Some(segment))
+}
+
+/// Verifies a decoded proof: the post-state root of one step from `pre_root`. `segment`: `None`
+/// for plain machine stepping, `Some(s)` for the game's `f_s` (see [`verify_segment_step`]).
+pub fn verify_proof(
+    pre_root: &Hash,
+    p: &OneStepProof,
+    prog: &ProgramCommitment,
+    segment: Option<u64>,
+) -> Result<Hash, ProofError> {
+    Ok(verify_to_header(pre_root, p, prog, segment)?.root())
+}
+
+/// Like [`verify_proof`], but returns the whole post-state header (for diagnostics and tools;
+/// its root is the post-state root).
+pub fn verify_to_header(
+    pre_root: &Hash,
+    p: &OneStepProof,
+    prog: &ProgramCommitment,
+    segment: Option<u64>,
+) -> Result<StateHeader, ProofError> {
     let h = p.header;
     if h.root() != *pre_root {
         return Err(E::PreRootMismatch);
     }
+    let guest = prog.entry != NO_HOST;
+    let mut io = match &p.io {
+        Some(o) => Some(open_io(o, &h.io)?),
+        None => None,
+    };
+    if h.status == StatusCode::Idle && guest {
+        let view = io.as_ref().ok_or(E::Missing("guest I/O"))?;
+        if segment.is_some_and(|s| s != view.segment) {
+            return Ok(h);
+        }
+        return start_segment(h, p, prog);
+    }
     if h.status != StatusCode::Running {
-        return Ok(*pre_root);
+        return Ok(h);
     }
     // The instruction, checked against the current function and the code tree.
     let func = p.func.as_ref().ok_or(E::Missing("current function"))?;
@@ -634,6 +812,8 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
         datas,
         elems,
         returned: false,
+        io: io.take(),
+        segment_end: None,
     };
     let outcome = exec_op(&mut st, &op);
     let trap = match outcome {
@@ -641,11 +821,42 @@ pub fn verify_proof(pre_root: &Hash, p: &OneStepProof, prog: &ProgramCommitment)
         Err(Fault::Trap(t)) => Some(t),
         Err(Fault::Access(e)) => return Err(e),
     };
-    post_root(st, trap)
+    post_header(st, trap)
 }
 
-fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
+/// The step from an idle guest state: enter `opml_step` with zeroed locals.
+fn start_segment(h: StateHeader, p: &OneStepProof, prog: &ProgramCommitment) -> Result<StateHeader, E> {
+    let c = p.callee.as_ref().ok_or(E::Missing("entry function"))?;
+    verify_func(c, prog, "entry function")?;
+    let e = c.entry;
+    if c.index != prog.entry || e.host != NO_HOST || e.params != 0 || e.results != 1 {
+        return Err(E::Inconsistent("entry function"));
+    }
+    let n = e.frame_locals();
+    let depth = depth_for(n);
+    let mut post = h;
+    post.status = StatusCode::Running;
+    post.func = prog.entry;
+    post.pc = 0;
+    post.depth = 0;
+    post.n_locals = n as u32;
+    post.n_ops = 0;
+    post.height = n as u32;
+    post.seg_steps = 1;
+    post.operands = ZERO;
+    post.locals = empties(slot_leaf(0), depth)[depth as usize];
+    post.frames = ZERO;
+    Ok(post)
+}
+
+fn post_header(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<StateHeader, E> {
     let mut h = st.h;
+    if let Some(io) = st.io.as_mut() {
+        h.io = io.hash()?;
+    }
+    if st.prog.entry != NO_HOST {
+        h.seg_steps += 1;
+    }
     if let Some((tree, _)) = st.globals.as_mut()
         && !tree.dirty.is_empty()
     {
@@ -670,9 +881,9 @@ fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
     if let Some((d, e)) = &st.dropped {
         h.dropped = dropped_hash(d, e);
     }
-    if let Some(t) = trap {
-        h.status = StatusCode::Trapped;
-        h.trap = t as u8;
+    if let Some(more) = st.segment_end {
+        h.status = if more { StatusCode::Idle } else { StatusCode::Halted };
+        h.seg_steps = 0;
         h.func = 0;
         h.pc = 0;
         h.depth = 0;
@@ -682,7 +893,22 @@ fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
         h.operands = ZERO;
         h.locals = ZERO;
         h.frames = ZERO;
-        return Ok(h.root());
+        return Ok(h);
+    }
+    if let Some(t) = trap {
+        h.status = StatusCode::Trapped;
+        h.trap = t as u8;
+        h.seg_steps = 0;
+        h.func = 0;
+        h.pc = 0;
+        h.depth = 0;
+        h.height = 0;
+        h.n_ops = 0;
+        h.n_locals = 0;
+        h.operands = ZERO;
+        h.locals = ZERO;
+        h.frames = ZERO;
+        return Ok(h);
     }
     h.operands = st.ops.iter().fold(st.ops_rest, |acc, s| crate::hash::operand_link(&acc, *s));
     h.n_ops = st.hidden + st.ops.len() as u32;
@@ -695,7 +921,7 @@ fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
         h.n_locals = 0;
         h.locals = ZERO;
         h.frames = ZERO;
-        return Ok(h.root());
+        return Ok(h);
     }
     h.pc = st.pc;
     h.locals = match &mut st.locals {
@@ -708,5 +934,5 @@ fn post_root(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<Hash, E> {
         }
         Locals::Fixed(r) => *r,
     };
-    Ok(h.root())
+    Ok(h)
 }

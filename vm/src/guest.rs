@@ -1,0 +1,288 @@
+//! Guest programs (ABI v1): loading, the guest profile, binding the `opml` imports, and the
+//! initial state. See docs/guest-abi.md.
+//!
+//! A guest is a module with one defined memory exported as `memory` and an export
+//! `opml_step: [] -> [i32]`. Its function imports from `opml` are bound to the VM's built-in
+//! functions; any other function import is bound to a stub that traps with `UnsupportedImport`
+//! when called. Guests may not import memories, tables or globals, have a start function, or
+//! mutate tables or segments (`table.set/grow/fill/copy/init`, `elem.drop`, `memory.init`,
+//! `data.drop`): the fast engine cannot observe tables or drop flags, so they must stay constant.
+//! At load every non-exported global gets an export `__opml_global_<index>`, so the fast engine can
+//! read all globals at segment boundaries; the rewritten module is the program (what is committed).
+
+use std::sync::Arc;
+
+use crate::error::ModuleError;
+use crate::hash::Hash;
+use crate::instr::Op;
+use crate::io::{ABI_INPUT_LEN, ABI_INPUT_READ, ABI_OUTPUT_WRITE, ABI_STUB, Inputs, Io};
+use crate::limits::Limits;
+use crate::machine::{Extern, Machine};
+use crate::module::{ExternKind, ExternType, Module};
+use crate::program::ProgramCommitment;
+use crate::root::StateHeader;
+use crate::value::ValType;
+
+/// Why a module is not an acceptable guest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    /// The module itself is invalid or unsupported.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The module violates the guest profile.
+    #[error("not a valid guest: {0}")]
+    Profile(String),
+}
+
+/// Export-name prefix of the globals exported by the loader.
+pub const GLOBAL_EXPORT_PREFIX: &str = "__opml_global_";
+
+/// A validated guest program.
+#[derive(Clone, Debug)]
+pub struct GuestProgram {
+    wasm: Arc<[u8]>,
+    module: Module,
+    imports: Vec<u32>,
+    n_globals: u32,
+    /// Export name of each global.
+    global_exports: Vec<String>,
+    /// For reference-typed globals (immutable in guests), their constant value.
+    constant_globals: Vec<Option<crate::value::Slot>>,
+}
+
+fn profile(msg: impl Into<String>) -> GuestError {
+    GuestError::Profile(msg.into())
+}
+
+impl GuestProgram {
+    /// Validates `wasm` as a guest and prepares it (global exports added).
+    pub fn new(wasm: &[u8]) -> Result<Self, GuestError> {
+        let original = Module::new(wasm)?;
+        let n_globals = original.globals.len() as u32;
+        let exported: Vec<u32> = original
+            .exports()
+            .filter_map(|(_, k)| if let ExternKind::Global(g) = k { Some(g) } else { None })
+            .collect();
+        let extra: Vec<u32> = (0..n_globals).filter(|g| !exported.contains(g)).collect();
+        let rewritten = add_global_exports(wasm, &extra)?;
+        let module = Module::new(&rewritten)?;
+
+        if module.start.is_some() {
+            return Err(profile("a start function is not allowed"));
+        }
+        let mut imports = Vec::new();
+        for imp in module.imports() {
+            let ExternType::Func(ty) = &imp.ty else {
+                return Err(profile(format!("import {}.{} is not a function", imp.module, imp.name)));
+            };
+            let want = |params: &[ValType], results: &[ValType]| {
+                if ty.params != params || ty.results != results {
+                    Err(profile(format!("import {}.{} has type {ty:?}", imp.module, imp.name)))
+                } else {
+                    Ok(())
+                }
+            };
+            use ValType::{I32, I64};
+            let id = match (imp.module.as_str(), imp.name.as_str()) {
+                ("opml", "input_len") => want(&[I32], &[I64]).map(|_| ABI_INPUT_LEN)?,
+                ("opml", "input_read") => want(&[I32, I64, I32, I32], &[I32]).map(|_| ABI_INPUT_READ)?,
+                ("opml", "output_write") => want(&[I32, I32], &[]).map(|_| ABI_OUTPUT_WRITE)?,
+                ("opml", other) => return Err(profile(format!("unknown opml import {other}"))),
+                _ => ABI_STUB,
+            };
+            imports.push(id);
+        }
+        if module.memories.len() != 1 || module.num_imported_memories != 0 {
+            return Err(profile("a guest has exactly one memory, defined by itself"));
+        }
+        match module.exports().find(|(n, _)| *n == "memory") {
+            Some((_, ExternKind::Memory(0))) => {}
+            _ => return Err(profile("the memory must be exported as `memory`")),
+        }
+        match module.exports().find(|(n, _)| *n == "opml_step") {
+            Some((_, ExternKind::Func(f))) => {
+                let t = module.func_type(f).ok_or_else(|| profile("bad opml_step"))?;
+                if !t.params.is_empty() || t.results != [ValType::I32] {
+                    return Err(profile("`opml_step` must have type [] -> [i32]"));
+                }
+            }
+            _ => return Err(profile("missing export `opml_step`")),
+        }
+        for code in &module.code {
+            for op in &code.ops {
+                if matches!(
+                    op,
+                    Op::TableSet(_)
+                        | Op::TableGrow(_)
+                        | Op::TableFill(_)
+                        | Op::TableCopy { .. }
+                        | Op::TableInit { .. }
+                        | Op::ElemDrop(_)
+                        | Op::MemoryInit { .. }
+                        | Op::DataDrop(_)
+                ) {
+                    return Err(profile(format!("instruction {op:?} is not allowed in a guest")));
+                }
+            }
+        }
+        let mut global_exports: Vec<String> = (0..n_globals).map(|g| format!("{GLOBAL_EXPORT_PREFIX}{g}")).collect();
+        for (name, kind) in module.exports() {
+            if let ExternKind::Global(g) = kind
+                && !name.starts_with(GLOBAL_EXPORT_PREFIX)
+            {
+                global_exports[g as usize] = name.to_string();
+            }
+        }
+        for (g, ty) in module.globals.iter().enumerate() {
+            if ty.ty.is_ref() && ty.mutable {
+                return Err(profile(format!("global {g} is a mutable reference")));
+            }
+        }
+        let mut program = Self {
+            wasm: rewritten.into(),
+            module,
+            imports,
+            n_globals,
+            global_exports,
+            constant_globals: Vec::new(),
+        };
+        let m = program.machine(Arc::new(Inputs::new(Vec::new())), Limits::default())?;
+        program.constant_globals = program
+            .module
+            .globals
+            .iter()
+            .enumerate()
+            .map(|(g, ty)| ty.ty.is_ref().then(|| m.globals[g]))
+            .collect();
+        Ok(program)
+    }
+
+    /// The export name under which global `g` is visible.
+    pub fn global_export(&self, g: u32) -> &str {
+        &self.global_exports[g as usize]
+    }
+
+    /// For each global, its constant value if it is reference-typed (such globals are immutable
+    /// in guests and the fast engine cannot translate reference values).
+    pub fn constant_globals(&self) -> &[Option<crate::value::Slot>] {
+        &self.constant_globals
+    }
+
+    /// The declared maximum of the guest's memory, in pages.
+    pub fn memory_max(&self) -> Option<u32> {
+        self.module.memories[0].max
+    }
+
+    /// The program's module bytes as committed and run (with the added global exports).
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+
+    /// Number of globals (all exported after loading).
+    pub fn global_count(&self) -> u32 {
+        self.n_globals
+    }
+
+    /// A machine with the guest instantiated over `inputs`, idle before segment 0.
+    pub fn machine(&self, inputs: Arc<Inputs>, limits: Limits) -> Result<Machine, GuestError> {
+        let mut m = Machine::new(limits);
+        let mut externs = Vec::with_capacity(self.imports.len());
+        for (imp, id) in self.module.imports().iter().zip(&self.imports) {
+            let ExternType::Func(ty) = &imp.ty else { unreachable!("checked in new") };
+            externs.push(Extern::Func(m.alloc_host_func(ty.clone(), *id)));
+        }
+        let inst = m
+            .instantiate(&self.module, &externs, &mut crate::host::NoHost)
+            .map_err(|e| profile(format!("instantiation failed: {e}")))?;
+        let Some(Extern::Func(entry)) = m.export(inst, "opml_step") else { unreachable!("checked in new") };
+        m.io = Some(Io::new(inputs, entry));
+        Ok(m)
+    }
+
+    /// The program commitment (independent of the inputs).
+    pub fn commitment(&self, limits: Limits) -> Result<ProgramCommitment, GuestError> {
+        Ok(self.machine(Arc::new(Inputs::new(Vec::new())), limits)?.program_index().commitment)
+    }
+
+    /// The header of the initial state with the I/O component left for [`initial_root`] to fill.
+    pub fn initial_header(&self, limits: Limits) -> Result<StateHeader, GuestError> {
+        let m = self.machine(Arc::new(Inputs::new(Vec::new())), limits)?;
+        let mut h = crate::commit::StateHasher::new().header(&m);
+        h.io = crate::hash::ZERO;
+        Ok(h)
+    }
+}
+
+/// The root of a guest's initial state (idle before segment 0) for inputs with root `input_root`,
+/// from the program's [`GuestProgram::initial_header`]: what the canister checks a claim's first
+/// boundary against.
+pub fn initial_root(initial_header: &StateHeader, input_root: &Hash) -> Hash {
+    let mut h = *initial_header;
+    h.io = crate::io::io_hash(input_root, 0, &crate::io::output_tree(&[]), 0);
+    h.root()
+}
+
+fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7F) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Re-encodes `wasm` with an export `__opml_global_<g>` for each global in `globals`, appended to
+/// the export section; every other section is copied byte for byte. A module without an export
+/// section is returned unchanged (it cannot be a guest: it exports neither memory nor entry).
+fn add_global_exports(wasm: &[u8], globals: &[u32]) -> Result<Vec<u8>, ModuleError> {
+    use wasmparser::{Parser, Payload};
+    if globals.is_empty() {
+        return Ok(wasm.to_vec());
+    }
+    let mut extra = Vec::new();
+    for g in globals {
+        let name = format!("{GLOBAL_EXPORT_PREFIX}{g}");
+        leb_u32(name.len() as u32, &mut extra);
+        extra.extend_from_slice(name.as_bytes());
+        extra.push(0x03);
+        leb_u32(*g, &mut extra);
+    }
+    let mut out = wasm[..8].to_vec();
+    let mut found = false;
+    let push_section = |out: &mut Vec<u8>, id: u8, body: &[u8]| {
+        out.push(id);
+        leb_u32(body.len() as u32, out);
+        out.extend_from_slice(body);
+    };
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        let (id, range) = match &payload {
+            Payload::CustomSection(r) => (0u8, r.range()),
+            other => match other.as_section() {
+                Some(s) => s,
+                None => continue,
+            },
+        };
+        if let Payload::ExportSection(reader) = &payload {
+            let mut body = Vec::new();
+            leb_u32(reader.count() + globals.len() as u32, &mut body);
+            // Keep the original entries verbatim after their count.
+            let contents = &wasm[range];
+            let count_len = contents.iter().position(|b| b & 0x80 == 0).map_or(contents.len(), |p| p + 1);
+            body.extend_from_slice(&contents[count_len..]);
+            body.extend_from_slice(&extra);
+            push_section(&mut out, id, &body);
+            found = true;
+        } else {
+            // For custom sections the range covers name and contents, as the section body does.
+            push_section(&mut out, id, &wasm[range]);
+        }
+    }
+    if !found {
+        return Ok(wasm.to_vec());
+    }
+    Ok(out)
+}

@@ -1,0 +1,192 @@
+//! Guests (ABI v1): the stepper and the wasmi fast engine agree on the root of every segment
+//! boundary; every stepper step of a guest run is provable, including host calls and segment
+//! boundaries; the game's segment-indexed transition function keeps boundaries fixed.
+
+use std::sync::Arc;
+
+use opml_vm::fast;
+use opml_vm::guest::{GuestProgram, initial_root};
+use opml_vm::io::{Inputs, output_commitment};
+use opml_vm::{Hash, Limits, Machine, NoHost, StateHasher, Status, TrapCode, prove_step, verify_step};
+
+/// A guest in three segments: (0) reads blob 0 into memory in 4 KiB reads, (1) checksums it with
+/// SIMD and float arithmetic and grows memory, (2) writes a summary and 5000 bytes of memory as
+/// output. `mode` (blob 1's first byte) selects misbehaviour: 1 calls a non-ABI import, 2 reads
+/// more than 4096 bytes, 3 divides by zero.
+const GUEST: &str = r#"(module
+  (import "opml" "input_len" (func $len (param i32) (result i64)))
+  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
+  (import "opml" "output_write" (func $write (param i32 i32)))
+  (import "env" "__wbindgen_placeholder" (func $stub))
+  (memory (export "memory") 2 40)
+  (global $sp (mut i32) (i32.const 65536))
+  (global $seg (mut i32) (i32.const 0))
+  (global $acc (mut i64) (i64.const 0))
+  (global $f (mut f32) (f32.const 1.5))
+  (global $vec (mut v128) (v128.const i32x4 0 0 0 0))
+  (func $mode (result i32)
+    (drop (call $read (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 1)))
+    (i32.load8_u (i32.const 0)))
+  (func (export "opml_step") (result i32) (local $off i64) (local $n i32) (local $i i32)
+    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
+    (if (i32.eq (global.get $seg) (i32.const 1)) (then
+      (if (i32.eq (call $mode) (i32.const 2))
+        (then (drop (call $read (i32.const 0) (i64.const 0) (i32.const 1024) (i32.const 5000)))))
+      (block $done (loop $l
+        (local.set $n (call $read (i32.const 0) (local.get $off)
+          (i32.add (i32.const 1024) (i32.wrap_i64 (local.get $off))) (i32.const 4096)))
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $off (i64.add (local.get $off) (i64.extend_i32_u (local.get $n))))
+        (br $l)))
+      (global.set $sp (i32.sub (global.get $sp) (i32.const 16)))
+      (return (i32.const 1))))
+    (if (i32.eq (global.get $seg) (i32.const 2)) (then
+      (if (i32.eq (call $mode) (i32.const 1)) (then (call $stub)))
+      (if (i32.eq (call $mode) (i32.const 3)) (then (drop (i32.div_u (i32.const 1) (i32.const 0)))))
+      (local.set $n (i32.wrap_i64 (call $len (i32.const 0))))
+      (block $done (loop $l
+        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 16)) (local.get $n)))
+        (global.set $vec (i32x4.add (global.get $vec) (v128.load offset=1024 (local.get $i))))
+        (global.set $f (f32.add (f32.mul (global.get $f) (f32.const 0.999))
+          (f32.convert_i32_u (i32.load8_u offset=1024 (local.get $i)))))
+        (global.set $acc (i64.add (global.get $acc) (i64.load8_u offset=1024 (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $l)))
+      (drop (memory.grow (i32.const 3)))
+      (v128.store (i32.const 196600) (global.get $vec))
+      (return (i32.const 1))))
+    (i64.store (i32.const 0) (global.get $acc))
+    (f32.store (i32.const 8) (global.get $f))
+    (v128.store (i32.const 12) (global.get $vec))
+    (call $write (i32.const 0) (i32.const 28))
+    (call $write (i32.const 1024) (i32.const 4096))
+    (call $write (i32.const 5120) (i32.const 904))
+    (i32.const 0)))"#;
+
+fn inputs(mode: u8, len: usize) -> Arc<Inputs> {
+    let data: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    Arc::new(Inputs::new(vec![data, vec![mode]]))
+}
+
+/// Runs the guest in the stepper, proving every step; returns the boundary roots and the machine.
+fn stepper_run(program: &GuestProgram, inputs: Arc<Inputs>) -> (Vec<Hash>, Machine) {
+    let mut m = program.machine(inputs, Limits::default()).unwrap();
+    let index = m.program_index();
+    let mut hasher = StateHasher::new();
+    let mut roots = vec![hasher.root(&m)];
+    loop {
+        let pre = hasher.root(&m);
+        let proof = prove_step(&m, &index, &mut hasher).unwrap();
+        let bytes = proof.encode();
+        m.step(&mut NoHost).unwrap();
+        let post = hasher.root(&m);
+        if verify_step(&pre, &bytes, &index.commitment) != Ok(post) {
+            let got = opml_vm::verify::verify_to_header(&pre, &proof, &index.commitment, None);
+            panic!(
+                "step {}: op {:?}\npre  {:?}\nwant {:?}\ngot  {:?}",
+                m.steps(),
+                opml_vm::instr::Op::decode(&proof.op),
+                proof.header,
+                hasher.header(&m),
+                got
+            );
+        }
+        match m.status() {
+            Status::Running => {}
+            Status::Idle | Status::Halted | Status::Trapped(_) => roots.push(post),
+            Status::Returned => panic!("a guest never returns"),
+        }
+        if matches!(m.status(), Status::Halted | Status::Trapped(_)) {
+            return (roots, m);
+        }
+    }
+}
+
+#[test]
+fn stepper_and_wasmi_agree_at_every_boundary() {
+    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let inputs = inputs(0, 10_000);
+    let fast = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
+    assert_eq!(fast.status, Status::Halted);
+    assert_eq!(fast.segments(), 3);
+    assert_eq!(fast.output.len(), 28 + 4096 + 904);
+    assert_eq!(fast.output_hash, output_commitment(&fast.output));
+    // The output's second write is blob 0's first 4096 bytes.
+    assert_eq!(&fast.output[28..28 + 4096], &inputs.blobs[0].bytes[..4096]);
+
+    let (roots, m) = stepper_run(&program, inputs.clone());
+    assert_eq!(roots, fast.segment_roots, "boundary roots differ");
+    assert_eq!(m.status(), Status::Halted);
+
+    // The canister's view: the initial root from the program template and the input root.
+    let template = program.initial_header(Limits::default()).unwrap();
+    assert_eq!(initial_root(&template, &inputs.root()), fast.segment_roots[0]);
+    // Roots without commitments computed: same output.
+    let bare = fast::run(&program, inputs, Limits::default(), false).unwrap();
+    assert_eq!(bare.output, fast.output);
+}
+
+#[test]
+fn traps_agree_and_are_proven() {
+    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    for (mode, code) in
+        [(1u8, TrapCode::UnsupportedImport), (2, TrapCode::AbiViolation), (3, TrapCode::IntegerDivideByZero)]
+    {
+        let inputs = inputs(mode, 6000);
+        let fast = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
+        assert_eq!(fast.status, Status::Trapped(code), "mode {mode}");
+        let (roots, _) = stepper_run(&program, inputs);
+        assert_eq!(roots, fast.segment_roots, "mode {mode}");
+    }
+}
+
+#[test]
+fn segment_game_transition_keeps_boundaries_fixed() {
+    use opml_vm::verify::verify_segment_step;
+    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let mut m = program.machine(inputs(0, 5000), Limits::default()).unwrap();
+    let index = m.program_index();
+    let mut hasher = StateHasher::new();
+    // Boundary 0 under f_0 starts the segment; under f_1 it stays put.
+    let r0 = hasher.root(&m);
+    let p0 = prove_step(&m, &index, &mut hasher).unwrap().encode();
+    assert_eq!(verify_segment_step(&index.commitment, 1, &r0, &p0), Ok(r0));
+    let started = verify_segment_step(&index.commitment, 0, &r0, &p0).unwrap();
+    assert_ne!(started, r0);
+    m.step(&mut NoHost).unwrap();
+    assert_eq!(hasher.root(&m), started);
+    // Run segment 0 to its end: boundary 1 is a fixed point of f_0 and moves under f_1.
+    m.run(&mut NoHost, u64::MAX).unwrap();
+    assert_eq!(m.status(), Status::Idle);
+    let r1 = hasher.root(&m);
+    let p1 = prove_step(&m, &index, &mut hasher).unwrap().encode();
+    assert_eq!(verify_segment_step(&index.commitment, 0, &r1, &p1), Ok(r1));
+    assert_ne!(verify_segment_step(&index.commitment, 1, &r1, &p1).unwrap(), r1);
+    // A running state never steps to itself: the per-segment step count is part of the root.
+    m.step(&mut NoHost).unwrap();
+    let running = hasher.root(&m);
+    let pr = prove_step(&m, &index, &mut hasher).unwrap().encode();
+    assert_ne!(verify_segment_step(&index.commitment, 1, &running, &pr).unwrap(), running);
+}
+
+#[test]
+fn guest_profile_is_enforced() {
+    let bad = [
+        (r#"(module (memory (export "memory") 1))"#, "missing export"),
+        (r#"(module (memory (export "memory") 1) (func (export "opml_step") (result i64) (i64.const 0)))"#, "[] -> [i32]"),
+        (r#"(module (import "opml" "input_len" (func (param i64) (result i64))) (memory (export "memory") 1)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#, "has type"),
+        (r#"(module (import "opml" "nope" (func)) (memory (export "memory") 1)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#, "unknown opml import"),
+        (r#"(module (import "env" "m" (memory 1)) (export "memory" (memory 0))
+            (func (export "opml_step") (result i32) (i32.const 0)))"#, "is not a function"),
+        (r#"(module (memory (export "memory") 1) (table 1 funcref)
+            (func (export "opml_step") (result i32) (table.set (i32.const 0) (ref.null func)) (i32.const 0)))"#, "not allowed"),
+        (r#"(module (memory (export "memory") 1) (func $s) (start $s)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#, "start function"),
+    ];
+    for (wat, why) in bad {
+        let err = GuestProgram::new(&wat::parse_str(wat).unwrap()).unwrap_err().to_string();
+        assert!(err.contains(why), "{why}: got {err}");
+    }
+}
