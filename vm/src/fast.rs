@@ -16,9 +16,7 @@ use crate::hash::{Hash, ZERO, page_leaf};
 use crate::io::{Inputs, MAX_IO, MAX_OUTPUT, io_hash, output_commitment, output_tree};
 use crate::limits::{Limits, WASM_PAGE};
 use crate::machine::Status;
-use crate::root::{
-    PAGE_BYTES, StateHeader, StatusCode, globals_root, list_link, memory_commitment, memory_empties,
-};
+use crate::root::{PAGE_BYTES, StateHeader, StatusCode, globals_root, list_link, memory_commitment, memory_empties};
 use crate::trap::TrapCode;
 use crate::value::Slot;
 
@@ -125,7 +123,12 @@ fn linker(engine: &Engine, program: &GuestProgram) -> Result<Linker<HostState>, 
         .func_wrap(
             "opml",
             "input_read",
-            |mut caller: Caller<'_, HostState>, blob: i32, offset: i64, dst: i32, len: i32| -> Result<i32, wasmi::Error> {
+            |mut caller: Caller<'_, HostState>,
+             blob: i32,
+             offset: i64,
+             dst: i32,
+             len: i32|
+             -> Result<i32, wasmi::Error> {
                 let (blob, dst, len) = (blob as u32, dst as u32, len as u32);
                 if len > MAX_IO || offset < 0 {
                     return Err(trap(TrapCode::AbiViolation));
@@ -203,103 +206,207 @@ pub fn engine_config() -> Config {
     c
 }
 
+/// The guest state at a segment boundary, as the fast engine sees it.
+#[derive(Clone, Debug)]
+pub struct BoundaryState {
+    /// Segments completed.
+    pub segment: u64,
+    /// Status at the boundary (`Idle`, `Halted` or `Trapped`).
+    pub status: Status,
+    /// The guest memory.
+    pub memory: Vec<u8>,
+    /// All globals, as slots.
+    pub globals: Vec<Slot>,
+    /// Output written so far.
+    pub output: Vec<u8>,
+}
+
+/// A guest instance in wasmi, advanced one segment at a time.
+pub struct FastSession<'p> {
+    program: &'p GuestProgram,
+    template: StateHeader,
+    mem_max: Option<u32>,
+    input_root: Hash,
+    store: Store<HostState>,
+    memory: wasmi::Memory,
+    step: wasmi::TypedFunc<(), i32>,
+    globals: Vec<wasmi::Global>,
+    pages: PageLevels,
+    prev: Vec<u8>,
+    empty: Vec<Hash>,
+    segment: u64,
+    status: Status,
+    peak: u64,
+}
+
+impl<'p> FastSession<'p> {
+    /// Instantiates `program` over `inputs`; the session starts at boundary 0.
+    pub fn new(program: &'p GuestProgram, inputs: Arc<Inputs>, limits: Limits) -> Result<Self, FastError> {
+        let template = program.initial_header(limits)?;
+        let engine = Engine::new(&engine_config());
+        let module = wasmi::Module::new(&engine, program.wasm()).map_err(|e| FastError::Engine(e.to_string()))?;
+        let linker = linker(&engine, program)?;
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.max_memory_pages as usize * WASM_PAGE as usize)
+            .trap_on_grow_failure(false)
+            .build();
+        let input_root = inputs.root();
+        let mut store =
+            Store::new(&engine, HostState { inputs, output: Vec::new(), limits: store_limits, memory: None });
+        store.limiter(|s| &mut s.limits);
+        let instance =
+            linker.instantiate_and_start(&mut store, &module).map_err(|e| FastError::Engine(e.to_string()))?;
+        let memory =
+            instance.get_memory(&store, "memory").ok_or_else(|| FastError::Engine("no memory export".into()))?;
+        store.data_mut().memory = Some(memory);
+        let step =
+            instance.get_typed_func::<(), i32>(&store, "opml_step").map_err(|e| FastError::Engine(e.to_string()))?;
+        let globals = (0..program.global_count())
+            .map(|g| {
+                instance
+                    .get_global(&store, program.global_export(g))
+                    .ok_or_else(|| FastError::Engine(format!("global {g} not exported")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            program,
+            template,
+            mem_max: program.memory_max(),
+            input_root,
+            store,
+            memory,
+            step,
+            globals,
+            pages: PageLevels::default(),
+            prev: Vec::new(),
+            empty: memory_empties(),
+            segment: 0,
+            status: Status::Idle,
+            peak: 0,
+        })
+    }
+
+    /// Status at the current boundary.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Segments completed.
+    pub fn segment(&self) -> u64 {
+        self.segment
+    }
+
+    /// Runs the next segment (one `opml_step` call). Returns the new status.
+    pub fn run_segment(&mut self) -> Result<Status, FastError> {
+        if self.status != Status::Idle {
+            return Ok(self.status);
+        }
+        self.status = match self.step.call(&mut self.store, ()) {
+            Ok(more) => {
+                self.segment += 1;
+                if more != 0 { Status::Idle } else { Status::Halted }
+            }
+            Err(e) => Status::Trapped(trap_code(&e).ok_or_else(|| FastError::Engine(e.to_string()))?),
+        };
+        self.peak = self.peak.max(self.memory.data(&self.store).len() as u64);
+        Ok(self.status)
+    }
+
+    fn global_slots(&self) -> Vec<Slot> {
+        self.globals
+            .iter()
+            .zip(self.program.constant_globals())
+            .map(|(g, constant)| constant.unwrap_or_else(|| slot_of(g.get(&self.store))))
+            .collect()
+    }
+
+    /// The root of the current boundary (memory pages rehashed only where they changed).
+    pub fn root(&mut self) -> Hash {
+        let data = self.memory.data(&self.store);
+        let n = data.len() / PAGE_BYTES;
+        let known = self.pages.len().min(self.prev.len() / PAGE_BYTES);
+        let prev = &self.prev;
+        let dirty: Vec<usize> = (0..n)
+            .filter(|&i| {
+                i >= known || data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES] != prev[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]
+            })
+            .collect();
+        let tree = self.pages.update(n, dirty, |i| page_leaf(&data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]), &self.empty);
+        self.prev.clear();
+        self.prev.extend_from_slice(data);
+        let pages = (data.len() as u64 / WASM_PAGE) as u32;
+        let mut h: StateHeader = self.template;
+        (h.status, h.trap) = match self.status {
+            Status::Halted => (StatusCode::Halted, 0),
+            Status::Trapped(t) => (StatusCode::Trapped, t as u8),
+            _ => (StatusCode::Idle, 0),
+        };
+        h.globals = globals_root(&self.global_slots());
+        h.memories = list_link(&ZERO, &memory_commitment(pages, self.mem_max, &tree));
+        let out = &self.store.data().output;
+        h.io = io_hash(&self.input_root, out.len() as u64, &output_tree(out), self.segment);
+        h.root()
+    }
+
+    /// The guest state at the current boundary.
+    pub fn capture(&self) -> BoundaryState {
+        BoundaryState {
+            segment: self.segment,
+            status: self.status,
+            memory: self.memory.data(&self.store).to_vec(),
+            globals: self.global_slots(),
+            output: self.store.data().output.clone(),
+        }
+    }
+
+    /// The output written so far.
+    pub fn output(&self) -> &[u8] {
+        &self.store.data().output
+    }
+}
+
 /// Runs `program` on `inputs` to completion in wasmi. With `roots` false the boundary roots are not
 /// computed (for measuring the commitment overhead); `segment_roots` then holds only zeros.
 pub fn run(program: &GuestProgram, inputs: Arc<Inputs>, limits: Limits, roots: bool) -> Result<RunResult, FastError> {
     let start = Instant::now();
-    let template = program.initial_header(limits)?;
-    let mem_max = program.memory_max();
-    let engine = Engine::new(&engine_config());
-    let module = wasmi::Module::new(&engine, program.wasm()).map_err(|e| FastError::Engine(e.to_string()))?;
-    let linker = linker(&engine, program)?;
-    let store_limits = StoreLimitsBuilder::new()
-        .memory_size(limits.max_memory_pages as usize * WASM_PAGE as usize)
-        .trap_on_grow_failure(false)
-        .build();
-    let mut store = Store::new(
-        &engine,
-        HostState { inputs: inputs.clone(), output: Vec::new(), limits: store_limits, memory: None },
-    );
-    store.limiter(|s| &mut s.limits);
-    let instance = linker.instantiate_and_start(&mut store, &module).map_err(|e| FastError::Engine(e.to_string()))?;
-    let memory = instance.get_memory(&store, "memory").ok_or_else(|| FastError::Engine("no memory export".into()))?;
-    store.data_mut().memory = Some(memory);
-    let step = instance
-        .get_typed_func::<(), i32>(&store, "opml_step")
-        .map_err(|e| FastError::Engine(e.to_string()))?;
-    let globals: Vec<wasmi::Global> = (0..program.global_count())
-        .map(|g| {
-            let name = program.global_export(g);
-            instance.get_global(&store, name).ok_or_else(|| FastError::Engine(format!("global {g} not exported")))
-        })
-        .collect::<Result<_, _>>()?;
-
-    let input_root = inputs.root();
-    let mut pages = PageLevels::default();
-    let mut prev: Vec<u8> = Vec::new();
-    let empty = memory_empties();
+    let mut session = FastSession::new(program, inputs, limits)?;
     let mut root_time = Duration::ZERO;
-    let mut peak = 0u64;
-    let mut segment = 0u64;
-    let mut boundary = |store: &Store<HostState>, status: StatusCode, trap: u8, segment: u64| -> Hash {
-        let t = Instant::now();
-        let data = memory.data(store);
-        peak = peak.max(data.len() as u64);
+    let mut root = |s: &mut FastSession<'_>| {
         if !roots {
             return ZERO;
         }
-        let n = data.len() / PAGE_BYTES;
-        let known = pages.len().min(prev.len() / PAGE_BYTES);
-        let dirty: Vec<usize> = (0..n)
-            .filter(|&i| i >= known || data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES] != prev[i * PAGE_BYTES..(i + 1) * PAGE_BYTES])
-            .collect();
-        let tree = pages.update(n, dirty, |i| page_leaf(&data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]), &empty);
-        prev.clear();
-        prev.extend_from_slice(data);
-        let slots: Vec<Slot> = globals
-            .iter()
-            .zip(program.constant_globals())
-            .map(|(g, constant)| constant.unwrap_or_else(|| slot_of(g.get(store))))
-            .collect();
-        let mut h: StateHeader = template;
-        h.status = status;
-        h.trap = trap;
-        h.globals = globals_root(&slots);
-        h.memories = list_link(&ZERO, &memory_commitment((data.len() as u64 / WASM_PAGE) as u32, mem_max, &tree));
-        let out = &store.data().output;
-        h.io = io_hash(&input_root, out.len() as u64, &output_tree(out), segment);
+        let t = Instant::now();
+        let r = s.root();
         root_time += t.elapsed();
-        h.root()
+        r
     };
-    let mut segment_roots = vec![boundary(&store, StatusCode::Idle, 0, 0)];
-    let status = loop {
-        match step.call(&mut store, ()) {
-            Ok(more) => {
-                segment += 1;
-                let (code, status) =
-                    if more != 0 { (StatusCode::Idle, None) } else { (StatusCode::Halted, Some(Status::Halted)) };
-                segment_roots.push(boundary(&store, code, 0, segment));
-                if let Some(s) = status {
-                    break s;
-                }
-            }
-            Err(e) => {
-                let code = trap_code(&e).ok_or_else(|| FastError::Engine(e.to_string()))?;
-                segment_roots.push(boundary(&store, StatusCode::Trapped, code as u8, segment));
-                break Status::Trapped(code);
-            }
-        }
-    };
-    let output = store.data().output.clone();
+    let mut segment_roots = vec![root(&mut session)];
+    while session.run_segment()? == Status::Idle {
+        segment_roots.push(root(&mut session));
+    }
+    segment_roots.push(root(&mut session));
+    let output = session.output().to_vec();
     Ok(RunResult {
         output_hash: output_commitment(&output),
         output,
         segment_roots,
-        status,
+        status: session.status(),
         elapsed: start.elapsed(),
         root_time,
-        peak_memory: peak,
+        peak_memory: session.peak,
     })
+}
+
+/// The state at boundary `segment` (or the final boundary, if the run ends earlier).
+pub fn capture(
+    program: &GuestProgram,
+    inputs: Arc<Inputs>,
+    limits: Limits,
+    segment: u64,
+) -> Result<BoundaryState, FastError> {
+    let mut session = FastSession::new(program, inputs, limits)?;
+    while session.segment() < segment && session.run_segment()? == Status::Idle {}
+    Ok(session.capture())
 }
 
 /// A wasmi global value as a slot (guests' mutable globals are numeric or v128; see `GuestProgram`).

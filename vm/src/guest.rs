@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use crate::error::ModuleError;
-use crate::hash::Hash;
 use crate::instr::Op;
 use crate::io::{ABI_INPUT_LEN, ABI_INPUT_READ, ABI_OUTPUT_WRITE, ABI_STUB, Inputs, Io};
 use crate::limits::Limits;
@@ -138,22 +137,11 @@ impl GuestProgram {
                 return Err(profile(format!("global {g} is a mutable reference")));
             }
         }
-        let mut program = Self {
-            wasm: rewritten.into(),
-            module,
-            imports,
-            n_globals,
-            global_exports,
-            constant_globals: Vec::new(),
-        };
+        let mut program =
+            Self { wasm: rewritten.into(), module, imports, n_globals, global_exports, constant_globals: Vec::new() };
         let m = program.machine(Arc::new(Inputs::new(Vec::new())), Limits::default())?;
-        program.constant_globals = program
-            .module
-            .globals
-            .iter()
-            .enumerate()
-            .map(|(g, ty)| ty.ty.is_ref().then(|| m.globals[g]))
-            .collect();
+        program.constant_globals =
+            program.module.globals.iter().enumerate().map(|(g, ty)| ty.ty.is_ref().then(|| m.globals[g])).collect();
         Ok(program)
     }
 
@@ -199,6 +187,38 @@ impl GuestProgram {
         Ok(m)
     }
 
+    /// A machine at a segment boundary captured by the fast engine (see
+    /// [`crate::fast::capture`]): the program instantiated over `inputs`, then memory, globals,
+    /// output, segment counter and status set from `state`. Its root is the boundary's root, by
+    /// the definition of the root — [`crate::trace`] checks that at run time.
+    #[cfg(feature = "fast")]
+    pub fn machine_at(
+        &self,
+        inputs: Arc<Inputs>,
+        limits: Limits,
+        state: &crate::fast::BoundaryState,
+    ) -> Result<Machine, GuestError> {
+        use crate::limits::WASM_PAGE;
+        let mut m = self.machine(inputs, limits)?;
+        let pages = (state.memory.len() as u64 / WASM_PAGE) as u32;
+        let mem = &mut m.memories[0];
+        let grow = pages.checked_sub(mem.pages()).ok_or_else(|| profile("captured memory is smaller than initial"))?;
+        mem.grow(grow, limits.max_memory_pages).ok_or_else(|| profile("captured memory exceeds the limit"))?;
+        // Write every chunk (all-zero ones too: the initial data segments may have set them).
+        for (i, chunk) in state.memory.chunks(crate::memory::CHUNK).enumerate() {
+            mem.write((i * crate::memory::CHUNK) as u64, chunk).expect("within the grown memory");
+        }
+        if state.globals.len() != m.globals.len() {
+            return Err(profile("captured globals do not match the program"));
+        }
+        m.globals.clone_from(&state.globals);
+        let io = m.io.as_mut().expect("guest machine");
+        io.output.clone_from(&state.output);
+        io.segment = state.segment;
+        m.status = state.status;
+        Ok(m)
+    }
+
     /// The program commitment (independent of the inputs).
     pub fn commitment(&self, limits: Limits) -> Result<ProgramCommitment, GuestError> {
         Ok(self.machine(Arc::new(Inputs::new(Vec::new())), limits)?.program_index().commitment)
@@ -213,14 +233,7 @@ impl GuestProgram {
     }
 }
 
-/// The root of a guest's initial state (idle before segment 0) for inputs with root `input_root`,
-/// from the program's [`GuestProgram::initial_header`]: what the canister checks a claim's first
-/// boundary against.
-pub fn initial_root(initial_header: &StateHeader, input_root: &Hash) -> Hash {
-    let mut h = *initial_header;
-    h.io = crate::io::io_hash(input_root, 0, &crate::io::output_tree(&[]), 0);
-    h.root()
-}
+pub use crate::verify::initial_root;
 
 fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
     loop {

@@ -21,9 +21,9 @@ pub mod error;
 pub mod exec;
 #[cfg(feature = "fast")]
 pub mod fast;
+pub mod float;
 #[cfg(feature = "std")]
 pub mod guest;
-pub mod float;
 pub mod hash;
 #[cfg(feature = "std")]
 pub mod host;
@@ -47,6 +47,8 @@ pub mod root;
 pub mod simd;
 #[cfg(feature = "std")]
 pub mod table;
+#[cfg(feature = "fast")]
+pub mod trace;
 pub mod trap;
 pub mod value;
 pub mod verify;

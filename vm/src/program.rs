@@ -3,12 +3,13 @@
 
 use alloc::vec::Vec;
 
-use crate::hash::{
-    Hash, MerkleTree, Tag, depth_for, empties, hash_parts, merkle_path, merkle_root, page_leaf, slot_leaf,
-};
+use crate::hash::{Hash, MerkleTree, Tag, depth_for, empties, hash_parts, merkle_path, page_leaf};
+#[cfg(feature = "std")]
+use crate::hash::{merkle_root, slot_leaf};
 use crate::instr::OP_BYTES;
 use crate::limits::Limits;
 use crate::root::{PAGE_BYTES, slot_empties};
+#[cfg(feature = "std")]
 use crate::value::Slot;
 
 /// Marks a function without a host id (a wasm function).

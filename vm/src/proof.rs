@@ -371,7 +371,11 @@ impl<'a> R<'a> {
     }
 }
 
-fn decode_header(b: &[u8]) -> Res<StateHeader> {
+/// Decodes a state header's fixed encoding ([`StateHeader::encode`]).
+pub fn decode_state_header(b: &[u8]) -> Res<StateHeader> {
+    if b.len() != StateHeader::BYTES {
+        return Err(ProofError::Malformed("header length"));
+    }
     let status = match b[0] {
         0 => StatusCode::Idle,
         1 => StatusCode::Running,
@@ -555,7 +559,7 @@ impl OneStepProof {
         if r.u8()? != PROOF_VERSION {
             return Err(ProofError::Malformed("unknown version"));
         }
-        let header = decode_header(r.take(StateHeader::BYTES)?)?;
+        let header = decode_state_header(r.take(StateHeader::BYTES)?)?;
         let mut op = [0u8; OP_BYTES];
         op.copy_from_slice(r.take(OP_BYTES)?);
         let op_path = r.path()?;

@@ -16,8 +16,8 @@ use crate::live::Live;
 use crate::machine::{Machine, Status};
 use crate::program::ProgramIndex;
 use crate::proof::{
-    BlobOpening, DataOpening, IoOpening, ElemOpening, FrameOpening, FuncOpening, MAX_OPERANDS, MemoryOpening, OneStepProof, PageOpening,
-    SlotOpening, TableOpening,
+    BlobOpening, DataOpening, ElemOpening, FrameOpening, FuncOpening, IoOpening, MAX_OPERANDS, MemoryOpening,
+    OneStepProof, PageOpening, SlotOpening, TableOpening,
 };
 use crate::root::{
     PAGE_BYTES, StatusCode, TABLE_TREE_DEPTH, locals_root, operands_hash, slot_empties, table_tree_root,
@@ -297,8 +297,11 @@ pub fn prove_step(m: &Machine, index: &ProgramIndex, hasher: &mut StateHasher) -
         // the entry function.
         if let (Some(io), StatusCode::Idle) = (m.io.as_ref(), header.status) {
             proof.io = Some(io_opening(io, &Log::default()));
-            proof.callee =
-                Some(FuncOpening { index: io.entry, entry: index.funcs[io.entry as usize], path: index.func_path(io.entry) });
+            proof.callee = Some(FuncOpening {
+                index: io.entry,
+                entry: index.funcs[io.entry as usize],
+                path: index.func_path(io.entry),
+            });
         }
         return Ok(proof);
     }

@@ -441,10 +441,8 @@ impl Access for Partial<'_> {
         let io = self.io.as_ref().ok_or(fault(E::Missing("guest I/O")))?;
         for (k, byte) in out.iter_mut().enumerate() {
             let pos = offset + k as u64;
-            let chunk = io
-                .chunks
-                .get(&(blob, (pos / PAGE_BYTES as u64) as u32))
-                .ok_or(fault(E::Missing("input chunk")))?;
+            let chunk =
+                io.chunks.get(&(blob, (pos / PAGE_BYTES as u64) as u32)).ok_or(fault(E::Missing("input chunk")))?;
             *byte = chunk[(pos % PAGE_BYTES as u64) as usize];
         }
         Ok(())
@@ -935,4 +933,60 @@ fn post_header(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<StateHeade
         Locals::Fixed(r) => *r,
     };
     Ok(h)
+}
+
+/// Bytes of a final-state opening: the header, then the I/O preimage (input root, output length,
+/// output tree root, segment).
+pub const FINAL_OPENING_BYTES: usize = StateHeader::BYTES + 32 + 8 + 32 + 8;
+
+/// The opening of a final state that lets anyone check it is halted with a given output.
+#[cfg(feature = "std")]
+pub fn final_opening(header: &StateHeader, io: &crate::io::Io) -> alloc::vec::Vec<u8> {
+    let mut out = alloc::vec::Vec::with_capacity(FINAL_OPENING_BYTES);
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&io.input_root);
+    out.extend_from_slice(&(io.output.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crate::io::output_tree(&io.output));
+    out.extend_from_slice(&io.segment.to_le_bytes());
+    out
+}
+
+/// Checks that `final_root` is a halted guest state over inputs `input_root` whose output
+/// commitment is `output_hash`, from the claim's `opening` (see [`final_opening`]).
+pub fn check_final(final_root: &Hash, input_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), ProofError> {
+    if opening.len() != FINAL_OPENING_BYTES {
+        return Err(E::Malformed("final opening length"));
+    }
+    let header = crate::proof::decode_state_header(&opening[..StateHeader::BYTES])?;
+    let rest = &opening[StateHeader::BYTES..];
+    let mut ir = [0u8; 32];
+    ir.copy_from_slice(&rest[..32]);
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&rest[32..40]);
+    let len = u64::from_le_bytes(len);
+    let mut tree = [0u8; 32];
+    tree.copy_from_slice(&rest[40..72]);
+    let mut seg = [0u8; 8];
+    seg.copy_from_slice(&rest[72..80]);
+    if header.root() != *final_root {
+        return Err(E::PreRootMismatch);
+    }
+    if header.status != StatusCode::Halted {
+        return Err(E::Inconsistent("the final state is not halted"));
+    }
+    if crate::io::io_hash(&ir, len, &tree, u64::from_le_bytes(seg)) != header.io || ir != *input_root {
+        return Err(E::BadOpening("final I/O"));
+    }
+    if crate::io::output_hash(len, &tree) != *output_hash {
+        return Err(E::BadOpening("output hash"));
+    }
+    Ok(())
+}
+
+/// The root of a guest's initial state (idle before segment 0) over inputs with root
+/// `input_root`, from the program's initial header (`GuestProgram::initial_header`).
+pub fn initial_root(initial_header: &StateHeader, input_root: &Hash) -> Hash {
+    let mut h = *initial_header;
+    h.io = crate::io::io_hash(input_root, 0, &crate::io::output_tree(&[]), 0);
+    h.root()
 }

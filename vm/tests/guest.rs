@@ -173,20 +173,82 @@ fn segment_game_transition_keeps_boundaries_fixed() {
 fn guest_profile_is_enforced() {
     let bad = [
         (r#"(module (memory (export "memory") 1))"#, "missing export"),
-        (r#"(module (memory (export "memory") 1) (func (export "opml_step") (result i64) (i64.const 0)))"#, "[] -> [i32]"),
-        (r#"(module (import "opml" "input_len" (func (param i64) (result i64))) (memory (export "memory") 1)
-            (func (export "opml_step") (result i32) (i32.const 0)))"#, "has type"),
-        (r#"(module (import "opml" "nope" (func)) (memory (export "memory") 1)
-            (func (export "opml_step") (result i32) (i32.const 0)))"#, "unknown opml import"),
-        (r#"(module (import "env" "m" (memory 1)) (export "memory" (memory 0))
-            (func (export "opml_step") (result i32) (i32.const 0)))"#, "is not a function"),
-        (r#"(module (memory (export "memory") 1) (table 1 funcref)
-            (func (export "opml_step") (result i32) (table.set (i32.const 0) (ref.null func)) (i32.const 0)))"#, "not allowed"),
-        (r#"(module (memory (export "memory") 1) (func $s) (start $s)
-            (func (export "opml_step") (result i32) (i32.const 0)))"#, "start function"),
+        (
+            r#"(module (memory (export "memory") 1) (func (export "opml_step") (result i64) (i64.const 0)))"#,
+            "[] -> [i32]",
+        ),
+        (
+            r#"(module (import "opml" "input_len" (func (param i64) (result i64))) (memory (export "memory") 1)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#,
+            "has type",
+        ),
+        (
+            r#"(module (import "opml" "nope" (func)) (memory (export "memory") 1)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#,
+            "unknown opml import",
+        ),
+        (
+            r#"(module (import "env" "m" (memory 1)) (export "memory" (memory 0))
+            (func (export "opml_step") (result i32) (i32.const 0)))"#,
+            "is not a function",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (table 1 funcref)
+            (func (export "opml_step") (result i32) (table.set (i32.const 0) (ref.null func)) (i32.const 0)))"#,
+            "not allowed",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (func $s) (start $s)
+            (func (export "opml_step") (result i32) (i32.const 0)))"#,
+            "start function",
+        ),
     ];
     for (wat, why) in bad {
         let err = GuestProgram::new(&wat::parse_str(wat).unwrap()).unwrap_err().to_string();
         assert!(err.contains(why), "{why}: got {err}");
     }
+}
+
+#[test]
+fn trace_links_engines_and_answers_game_queries() {
+    use opml_vm::trace::GuestTrace;
+    use opml_vm::verify::{check_final, verify_segment_step};
+    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let inputs = inputs(0, 9000);
+    let trace = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
+    let prog = trace.index().commitment;
+    assert_eq!(trace.segments(), 3);
+    // Reference: the stepper run step by step, roots per segment.
+    let mut m = program.machine(inputs.clone(), Limits::default()).unwrap();
+    let mut hasher = StateHasher::new();
+    for s in 0..3u64 {
+        assert_eq!(hasher.root(&m), trace.boundary_root(s));
+        let n = trace.step_count(s).unwrap();
+        let mut j = 0;
+        loop {
+            assert_eq!(trace.step_root(s, j).unwrap(), hasher.root(&m), "segment {s} step {j}");
+            // Every 97th step: the trace's proof verifies under f_s to the next root.
+            if j % 97 == 0 || j + 1 == n {
+                let proof = trace.step_proof(s, j).unwrap().encode();
+                let next = trace.step_root(s, j + 1).unwrap();
+                assert_eq!(verify_segment_step(&prog, s, &hasher.root(&m), &proof), Ok(next));
+            }
+            m.step(&mut NoHost).unwrap();
+            j += 1;
+            if m.status() != Status::Running {
+                break;
+            }
+        }
+        assert_eq!(j, n, "segment {s} length");
+        // Past the end the root stays at the next boundary.
+        assert_eq!(trace.step_root(s, n + 1000).unwrap(), trace.boundary_root(s + 1));
+    }
+    // The claim's final opening checks against the final root, input root and output hash.
+    let opening = trace.final_opening().unwrap();
+    let run = trace.run();
+    assert_eq!(check_final(&run.final_root(), &inputs.root(), &run.output_hash, &opening), Ok(()));
+    let mut wrong = run.output_hash;
+    wrong[0] ^= 1;
+    assert!(check_final(&run.final_root(), &inputs.root(), &wrong, &opening).is_err());
+    assert!(check_final(&trace.boundary_root(1), &inputs.root(), &run.output_hash, &opening).is_err());
 }
