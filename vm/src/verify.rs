@@ -951,9 +951,10 @@ pub fn final_opening(header: &StateHeader, io: &crate::io::Io) -> alloc::vec::Ve
     out
 }
 
-/// Checks that `final_root` is a halted guest state over inputs `input_root` whose output
-/// commitment is `output_hash`, from the claim's `opening` (see [`final_opening`]).
-pub fn check_final(final_root: &Hash, input_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), ProofError> {
+/// Checks that `final_root` is a halted guest state whose output commitment is `output_hash`,
+/// from the claim's `opening` (see [`final_opening`]); returns the input root the state carries
+/// (the game links it to the claim's inputs through the chain of roots from the initial state).
+pub fn check_final(final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<Hash, ProofError> {
     if opening.len() != FINAL_OPENING_BYTES {
         return Err(E::Malformed("final opening length"));
     }
@@ -974,13 +975,13 @@ pub fn check_final(final_root: &Hash, input_root: &Hash, output_hash: &Hash, ope
     if header.status != StatusCode::Halted {
         return Err(E::Inconsistent("the final state is not halted"));
     }
-    if crate::io::io_hash(&ir, len, &tree, u64::from_le_bytes(seg)) != header.io || ir != *input_root {
+    if crate::io::io_hash(&ir, len, &tree, u64::from_le_bytes(seg)) != header.io {
         return Err(E::BadOpening("final I/O"));
     }
     if crate::io::output_hash(len, &tree) != *output_hash {
         return Err(E::BadOpening("output hash"));
     }
-    Ok(())
+    Ok(ir)
 }
 
 /// The root of a guest's initial state (idle before segment 0) over inputs with root
