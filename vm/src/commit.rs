@@ -244,11 +244,13 @@ impl Machine {
             &funcs,
             &datas,
             &elems,
-            self.globals.len() as u32,
-            self.memories.len() as u32,
-            self.tables.len() as u32,
-            self.limits,
-            self.io.as_ref().map_or(NO_HOST, |io| io.entry),
+            crate::program::StoreShape {
+                n_globals: self.globals.len() as u32,
+                n_memories: self.memories.len() as u32,
+                n_tables: self.tables.len() as u32,
+                limits: self.limits,
+                entry: self.io.as_ref().map_or(NO_HOST, |io| io.entry),
+            },
         )
     }
 }

@@ -242,6 +242,16 @@ impl Machine {
         self.steps
     }
 
+    /// For a machine running a guest: the output written so far.
+    pub fn guest_output(&self) -> Option<&[u8]> {
+        self.io.as_ref().map(|io| io.output.as_slice())
+    }
+
+    /// For a machine running a guest: the number of segments completed.
+    pub fn guest_segment(&self) -> Option<u64> {
+        self.io.as_ref().map(|io| io.segment)
+    }
+
     /// The instruction the next step executes, while running.
     pub fn next_op(&self) -> Option<Op> {
         if self.status != Status::Running {

@@ -276,17 +276,24 @@ impl ProgramIndex {
 }
 
 /// Builds the index (and commitment) from a store's static parts.
+/// The counts and settings of a store that enter its commitment besides code and segments.
+#[cfg(feature = "std")]
+pub(crate) struct StoreShape {
+    pub n_globals: u32,
+    pub n_memories: u32,
+    pub n_tables: u32,
+    pub limits: Limits,
+    pub entry: u32,
+}
+
 #[cfg(feature = "std")]
 pub(crate) fn build_index(
     funcs: &[(FuncEntry, &[crate::instr::Op])],
     datas: &[&[u8]],
     elems: &[&[Slot]],
-    n_globals: u32,
-    n_memories: u32,
-    n_tables: u32,
-    limits: Limits,
-    entry: u32,
+    shape: StoreShape,
 ) -> ProgramIndex {
+    let StoreShape { n_globals, n_memories, n_tables, limits, entry } = shape;
     let mut code_leaves = Vec::new();
     let mut entries = Vec::with_capacity(funcs.len());
     for (entry, ops) in funcs {
