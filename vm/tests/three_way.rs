@@ -3,8 +3,10 @@
 //! wasmi, and (c) the stepping machine's own state root after the step. On corrupted proofs (a) and (b) reject
 //! alike, with the same error kind.
 //!
-//! Proofs are real: the spec-like programs of `tests/proofs.rs` run to completion and prefixes of the
-//! `bench-kernels` guest, every step proven with `prove_step`.
+//! Proofs are real, every step proven with `prove_step`: the spec-like programs of `tests/proofs.rs` run to
+//! completion, steps at the per-step bounds (bulk operations, a 1000-parameter call, a branch dropping 1000
+//! operands), and prefixes and inner-loop windows of the `bench-kernels` guest. Every wasm verification must stay
+//! under the one-step budget (`MAX_VERIFIER_FUEL`).
 
 use opml_guests::{BENCH_KERNELS, VERIFIER_HARNESS};
 use opml_vm::instr::Op;
@@ -13,7 +15,7 @@ use opml_vm::proof::{MAX_PROOF_BYTES, OneStepProof};
 use opml_vm::{Extern, Hash, Limits, Machine, Module, NoHost, ProofError, StateHasher, Status, Value};
 use opml_vm::{prove_step, verify_step};
 
-/// Fuel (≈ wasm instructions) one verification may cost: the one-step budget of docs/DESIGN (50M instructions).
+/// Fuel (≈ wasm instructions) one verification may cost: the design's one-step budget (50M instructions).
 const MAX_VERIFIER_FUEL: u64 = 50_000_000;
 
 /// The verifier harness instantiated in wasmi, with its input buffers placed once.
