@@ -1,25 +1,47 @@
 //! `opml`: the command-line side of opml-ic.
+//!
+//! Exit codes: 0 success (for `challenge`: the claim is right, or the dispute was won), 1 an error (one line on
+//! stderr), 2 bad usage, 3 a dispute was lost.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use opml_vm::guest::GuestProgram;
-use opml_vm::io::Inputs;
-use opml_vm::{Limits, NoHost, StateHasher, Status};
+use candid::Principal;
+use clap::{Args, Parser, Subcommand};
+use opml_prover::agent::{Challenger, Event, Lie, Log, ModelProgram, TaskInput, Verdict, Worker};
+use opml_prover::chain::{self, Chain, IcChain, Network};
+use opml_prover::{demo, model};
+use opml_verifier_canister::types::{PostTask, TaskStatus};
 
-mod model;
-
-/// Verifiable ML inference for the Internet Computer.
+/// Verifiable ML inference for the Internet Computer (optimistic: run off-chain, challenge by bisection,
+/// settle with a one-step proof on-chain).
+///
+/// Start with `opml demo` (everything on an in-process local IC). Against a replica or mainnet: `opml deploy`,
+/// `opml program register`, `opml deposit`, `opml task post`, then `opml worker` and `opml challenge`.
 #[derive(Parser)]
-#[command(name = "opml", version, about)]
+#[command(name = "opml", version, about, long_about)]
 struct Cli {
-    /// Print machine-readable JSON instead of text.
+    /// Print machine-readable JSON instead of text (where supported).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where and as whom to talk to the verifier canister.
+#[derive(Args, Clone)]
+struct Net {
+    /// `ic` (mainnet), `local` (http://127.0.0.1:4943) or a URL (e.g. the one `opml devnet` prints).
+    #[arg(long, env = "OPML_NETWORK", default_value = "local")]
+    network: String,
+    /// PEM identity (Ed25519 or secp256k1, as dfx/icp-cli write it). Default: dfx's `default` identity.
+    #[arg(long, env = "OPML_IDENTITY")]
+    identity: Option<PathBuf>,
+    /// The verifier canister id.
+    #[arg(long, env = "OPML_CANISTER")]
+    canister: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -37,94 +59,454 @@ enum Command {
         #[arg(long)]
         stepper: bool,
     },
+    /// The whole protocol on an in-process local IC: deploy, register, an honest task that finalizes, a cheating
+    /// worker caught by bisection and a one-step proof, and a summary.
+    Demo {
+        /// `minilm` (a wrong sentence embedding) or `digits` (fast).
+        #[arg(long, default_value = "minilm")]
+        model: String,
+        /// The task's input (default: a fixed sentence / held-out image 3).
+        #[arg(long)]
+        input: Option<String>,
+        /// The input whose result the cheater claims instead.
+        #[arg(long)]
+        lie_input: Option<String>,
+        /// Bisection arity k (2..=16).
+        #[arg(long, default_value_t = 8)]
+        arity: u8,
+    },
+    /// Start a local devnet (an in-process IC with an ICRC ledger and faucet) with the verifier canister
+    /// installed; prints the URL and canister id to pass as --network and --canister. Runs until Ctrl-C.
+    Devnet {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 4943)]
+        port: u16,
+        /// Bisection arity of the installed canister.
+        #[arg(long, default_value_t = 8)]
+        arity: u8,
+    },
+    /// Install (or with --canister, upgrade) the verifier canister on a replica. Local replicas only create the
+    /// canister with provisional cycles; on mainnet create it with dfx/icp-cli and pass --canister.
+    Deploy {
+        #[command(flatten)]
+        net: Net,
+        /// The ICRC-1/2 ledger of the stake token.
+        #[arg(long, default_value = opml_devnet::DEFAULT_LEDGER_ID)]
+        ledger: String,
+        /// The ledger's transfer fee.
+        #[arg(long, default_value_t = 10_000)]
+        ledger_fee: u64,
+        /// Bisection arity.
+        #[arg(long, default_value_t = 8)]
+        arity: u8,
+    },
+    /// Manage programs (model guests).
+    Program {
+        #[command(subcommand)]
+        command: ProgramCommand,
+    },
+    /// Manage tasks.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+    /// Approve the canister on the ledger and deposit tokens into your canister balance.
+    Deposit {
+        #[command(flatten)]
+        net: Net,
+        /// Amount in ledger units.
+        amount: u64,
+        /// On a devnet: first mint twice the amount from its faucet.
+        #[arg(long)]
+        faucet: bool,
+    },
+    /// Withdraw tokens from your canister balance to your ledger account (the fee is debited on top).
+    Withdraw {
+        #[command(flatten)]
+        net: Net,
+        amount: u64,
+    },
+    /// Show your canister balance and ledger balance.
+    Balance {
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Serve tasks: run them, submit claims with stake, defend every dispute, finalize. Runs until its claims
+    /// are settled (with --exit-when-settled) or Ctrl-C.
+    Worker {
+        #[command(flatten)]
+        net: Net,
+        /// Model to serve.
+        #[arg(long)]
+        model: String,
+        /// The input of the tasks to serve (inputs are off-chain: a task is served only if its input root is
+        /// this input's).
+        #[arg(long)]
+        input: String,
+        /// Serve only this task.
+        #[arg(long)]
+        task: Option<u64>,
+        /// Dishonest worker (for demos): claim the result of this other input instead.
+        #[arg(long)]
+        lie_input: Option<String>,
+        /// Exit once every claim it made is final or invalidated.
+        #[arg(long)]
+        exit_when_settled: bool,
+        /// Poll interval in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+    },
+    /// Re-execute a task's claim; if it is wrong, open a dispute and play it to the end. Exit 0 if the claim is
+    /// right or the dispute was won, 3 if it was lost.
+    Challenge {
+        #[command(flatten)]
+        net: Net,
+        /// The task.
+        task: u64,
+        /// Model of the task.
+        #[arg(long)]
+        model: String,
+        /// The task's input (checked against its input root).
+        #[arg(long)]
+        input: String,
+        /// Poll interval in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        poll_ms: u64,
+    },
+    /// Human-readable state of a task (its claims and disputes) or, with --claim, of one claim.
+    Status {
+        #[command(flatten)]
+        net: Net,
+        /// The task.
+        task: Option<u64>,
+        /// A claim instead.
+        #[arg(long)]
+        claim: Option<u64>,
+    },
+    /// Identities.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+#[derive(Subcommand)]
+enum ProgramCommand {
+    /// Upload a model's guest and register it (controllers and operators only).
+    Register {
+        #[command(flatten)]
+        net: Net,
+        /// `digits` or `minilm`.
+        model: String,
+    },
 }
 
-fn run(model: &str, input: &str, stepper: bool, json: bool) -> Result<(), String> {
-    let model = model::find(model)?;
-    let program = GuestProgram::new(model.wasm).map_err(|e| format!("the {} guest is invalid: {e}", model.name))?;
-    let inputs = Arc::new(Inputs::new(model::blobs(model, input)?));
-    let limits = Limits::default();
-    let result = opml_vm::fast::run(&program, inputs.clone(), limits, true).map_err(|e| e.to_string())?;
-    let status = match result.status {
-        Status::Halted => "halted".to_string(),
-        Status::Trapped(t) => format!("trapped: {t}"),
-        other => format!("{other:?}"),
-    };
-    let mut stepper_report = None;
-    if stepper {
-        let start = Instant::now();
-        let mut m = program.machine(inputs.clone(), limits).map_err(|e| e.to_string())?;
-        let mut hasher = StateHasher::new();
-        let mut roots = vec![hasher.root(&m)];
-        while matches!(m.status(), Status::Idle | Status::Running) {
-            m.run(&mut NoHost, u64::MAX).map_err(|e| e.to_string())?;
-            roots.push(hasher.root(&m));
-        }
-        if roots != result.segment_roots {
-            return Err(format!(
-                "the stepper's roots differ from the fast engine's (stepper final {}, fast final {}): this is a VM bug",
-                hex(roots.last().expect("roots")),
-                hex(&result.final_root())
-            ));
-        }
-        stepper_report = Some((m.steps(), start.elapsed()));
+#[derive(Subcommand)]
+enum TaskCommand {
+    /// Post a task (its reward is locked from your balance).
+    Post {
+        #[command(flatten)]
+        net: Net,
+        #[arg(long)]
+        model: String,
+        /// The input (only its root goes on-chain; give the input to workers and challengers).
+        #[arg(long)]
+        input: String,
+        #[arg(long, default_value_t = demo::REWARD)]
+        reward: u64,
+        #[arg(long, default_value_t = demo::STAKE)]
+        stake: u64,
+        /// Challenge window, seconds.
+        #[arg(long, default_value_t = 3600)]
+        window_s: u64,
+        /// Per-party dispute clock, seconds.
+        #[arg(long, default_value_t = 3600)]
+        clock_s: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Write a new Ed25519 identity (PKCS#8 PEM) and print its principal.
+    New {
+        /// Where to write it (refuses to overwrite).
+        out: PathBuf,
+    },
+}
+
+/// A failure with its exit code.
+struct Fail(u8, String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Fail {
+        Fail(1, e.to_string())
     }
-    if json {
-        let mut v = serde_json::json!({
-            "model": model.name,
-            "status": status,
-            "output_hex": hex(&result.output),
-            "output_hash": hex(&result.output_hash),
-            "input_root": hex(&inputs.root()),
-            "final_root": hex(&result.final_root()),
-            "segments": result.segments(),
-            "segment_roots": result.segment_roots.iter().map(|r| hex(r)).collect::<Vec<_>>(),
-            "seconds": result.elapsed.as_secs_f64(),
-            "root_seconds": result.root_time.as_secs_f64(),
-            "peak_memory_bytes": result.peak_memory,
-        });
-        if let Some((steps, t)) = stepper_report {
-            v["stepper"] = serde_json::json!({ "steps": steps, "seconds": t.as_secs_f64(), "roots_match": true });
+}
+
+type Res = Result<(), Fail>;
+
+fn default_identity() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let p = PathBuf::from(home).join(".config/dfx/identity/default/identity.pem");
+    p.exists().then_some(p)
+}
+
+async fn connect(net: &Net) -> Result<IcChain, Fail> {
+    let network = Network::parse(&net.network)?;
+    let path = net.identity.clone().or_else(default_identity).ok_or_else(|| {
+        Fail(1, "no identity: pass --identity <pem> (or create one with `opml identity new <file>`)".into())
+    })?;
+    let identity = chain::load_identity(&path)?;
+    let canister = net.canister.as_deref().ok_or_else(|| Fail(1, "no canister: pass --canister <id>".into()))?;
+    let canister = Principal::from_text(canister).map_err(|e| Fail(1, format!("bad canister id `{canister}`: {e}")))?;
+    let c = IcChain::connect(&network, identity, canister).await?;
+    // Fail early and clearly on a wrong canister id or an unreachable network.
+    c.config().await?;
+    Ok(c)
+}
+
+fn printer(json: bool) -> Log {
+    Arc::new(move |e: &Event| {
+        if json {
+            println!("{}", serde_json::json!({ "event": e.to_string() }));
+        } else {
+            println!("{e}");
         }
-        println!("{v}");
-    } else {
-        println!("model        {}", model.name);
-        println!("status       {status}");
-        println!("output       {}", model::describe_output(model, &result.output));
-        println!("output hash  {}", hex(&result.output_hash));
-        println!("input root   {}", hex(&inputs.root()));
-        println!("final root   {}", hex(&result.final_root()));
-        println!("segments     {}", result.segments());
-        println!(
-            "time         {:.3} s (roots {:.3} s), peak guest memory {:.1} MiB",
-            result.elapsed.as_secs_f64(),
-            result.root_time.as_secs_f64(),
-            result.peak_memory as f64 / (1 << 20) as f64
-        );
-        if let Some((steps, t)) = stepper_report {
-            println!(
-                "stepper      same roots at all {} boundaries; {steps} steps in {:.3} s",
-                result.segment_roots.len(),
-                t.as_secs_f64()
-            );
+    })
+}
+
+async fn run(cli: Cli) -> Res {
+    let json = cli.json;
+    match cli.command {
+        Command::Run { model, input, stepper } => opml_prover::local::run(&model, &input, stepper, json)?,
+        Command::Demo { model, input, lie_input, arity } => {
+            if !(2..=16).contains(&arity) {
+                return Err(Fail(2, format!("--arity must be in 2..=16 (got {arity})")));
+            }
+            model::find(&model)?;
+            let report = demo::run(demo::DemoOptions { model, input, lie_input, arity, verbose: !json }).await?;
+            if json {
+                println!("{}", demo::report_json(&report));
+            }
+            if !(report.cheat_claim_invalidated && report.challenger_won_by_proof) {
+                return Err(Fail(1, "the demo did not end with the cheater slashed".into()));
+            }
+        }
+        Command::Devnet { port, arity } => {
+            let devnet = opml_devnet::Devnet::start(opml_devnet::DevnetConfig {
+                bind: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+                ..Default::default()
+            })?;
+            let config = demo::demo_config(devnet.ledger_id(), devnet.ledger_fee() as u64, arity);
+            let canister = devnet
+                .install_canister(
+                    opml_canister_wasm::VERIFIER_WASM,
+                    candid::encode_one(&config)?,
+                    vec![Principal::anonymous()],
+                )
+                .map_err(|e| Fail(1, format!("installing the verifier canister failed: {e:?}")))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "url": devnet.url(), "canister": canister.to_text(), "ledger": devnet.ledger_id().to_text() })
+                );
+            } else {
+                println!("devnet listening at {}", devnet.url());
+                println!("verifier canister   {canister} (operators: anyone; controller: anonymous)");
+                println!("ledger              {} (faucet: `opml deposit --faucet`)", devnet.ledger_id());
+                println!("export OPML_NETWORK={} OPML_CANISTER={canister}", devnet.url());
+                println!("Ctrl-C to stop.");
+            }
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Deploy { net, ledger, ledger_fee, arity } => {
+            let network = Network::parse(&net.network)?;
+            let path = net.identity.clone().or_else(default_identity).ok_or_else(|| Fail(1, "no identity".into()))?;
+            let agent = chain::agent(&network, chain::load_identity(&path)?).await?;
+            let ledger = Principal::from_text(&ledger).map_err(|e| Fail(1, format!("bad ledger id: {e}")))?;
+            let existing = match &net.canister {
+                Some(c) => Some(Principal::from_text(c).map_err(|e| Fail(1, format!("bad canister id: {e}")))?),
+                None => None,
+            };
+            let mut config = demo::demo_config(ledger, ledger_fee, arity);
+            config.sweep_interval_s = 60;
+            let wasm = chain::gzip(opml_canister_wasm::VERIFIER_WASM)?;
+            let id = chain::deploy(&agent, network.url(), &wasm, &config, existing).await?;
+            println!("verifier canister {id} {}", if existing.is_some() { "upgraded" } else { "installed" });
+        }
+        Command::Program { command: ProgramCommand::Register { net, model } } => {
+            let m = model::find(&model)?;
+            let c = connect(&net).await?;
+            let h = c.register_program(m.wasm).await?;
+            println!("{} registered as program {}", m.name, opml_prover::local::hex(&h.0));
+        }
+        Command::Task { command: TaskCommand::Post { net, model, input, reward, stake, window_s, clock_s } } => {
+            let m = model::find(&model)?;
+            let input = TaskInput::new(m, &input)?;
+            let program = ModelProgram::new(m)?;
+            let c = connect(&net).await?;
+            let id = c
+                .post_task(PostTask {
+                    program: program.hash,
+                    input_root: input.root(),
+                    reward,
+                    challenge_window_ns: window_s.saturating_mul(1_000_000_000),
+                    clock_ns: clock_s.saturating_mul(1_000_000_000),
+                    worker_stake: stake,
+                })
+                .await?;
+            println!("task {id} posted (input root {})", opml_prover::local::hex(&input.root().0));
+        }
+        Command::Deposit { net, amount, faucet } => {
+            let c = connect(&net).await?;
+            if faucet {
+                c.devnet_mint(2 * amount as u128).await?;
+            }
+            let b = c.deposit(amount).await?;
+            println!("deposited {amount}; balance {b}");
+        }
+        Command::Withdraw { net, amount } => {
+            let c = connect(&net).await?;
+            let w = c.withdraw(amount).await?;
+            println!("withdrawal {}: {:?}", w.id, w.status);
+        }
+        Command::Balance { net } => {
+            let c = connect(&net).await?;
+            let b = c.balance_of(c.principal()).await?;
+            let l = c.ledger_balance().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "principal": c.principal().to_text(), "balance": b, "ledger": l.to_string() })
+                );
+            } else {
+                println!("{}: canister balance {b}, ledger balance {l}", c.principal());
+            }
+        }
+        Command::Worker { net, model, input, task, lie_input, exit_when_settled, poll_ms } => {
+            let m = model::find(&model)?;
+            let input = TaskInput::new(m, &input)?;
+            let program = Arc::new(ModelProgram::new(m)?);
+            let c = connect(&net).await?;
+            let lie = lie_input.map(Lie::OtherInput);
+            let mut w = Worker::new(c, program.clone(), lie, printer(json));
+            let mut served = std::collections::BTreeSet::new();
+            loop {
+                // Open tasks for this program and input.
+                let mut start = 0;
+                loop {
+                    let page = w.chain.list_tasks(start, 100).await?;
+                    for t in &page.items {
+                        let wanted = task.is_none_or(|id| id == t.id);
+                        if wanted
+                            && t.status == TaskStatus::Open
+                            && t.spec.program == program.hash
+                            && t.spec.input_root == input.root()
+                            && served.insert(t.id)
+                        {
+                            if let Err(e) = w.serve(t.id, &input).await {
+                                eprintln!("task {}: {e}", t.id);
+                            }
+                        }
+                    }
+                    match page.next {
+                        Some(n) => start = n,
+                        None => break,
+                    }
+                }
+                w.poll().await?;
+                if exit_when_settled && !w.claims().is_empty() && w.settled() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+            }
+        }
+        Command::Challenge { net, task, model, input, poll_ms } => {
+            let m = model::find(&model)?;
+            let input = TaskInput::new(m, &input)?;
+            let program = Arc::new(ModelProgram::new(m)?);
+            let c = connect(&net).await?;
+            let mut ch = Challenger::new(c, program, printer(json));
+            let claim = ch.claim_of(task).await?;
+            match ch.check(claim, &input).await? {
+                Verdict::Agrees => println!("claim {claim} on task {task}: agrees"),
+                Verdict::Disputed(_) => {
+                    while !ch.settled() {
+                        if ch.poll().await? == 0 {
+                            tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+                        }
+                    }
+                    let r = ch.resolution(claim).unwrap_or_default().to_string();
+                    if !r.contains("ChallengerWon") {
+                        return Err(Fail(3, format!("the dispute on claim {claim} was lost: {r}")));
+                    }
+                    println!("claim {claim} on task {task}: invalidated ({r})");
+                }
+            }
+        }
+        Command::Status { net, task, claim } => {
+            let c = connect(&net).await?;
+            let claims = match (task, claim) {
+                (_, Some(cl)) => vec![cl],
+                (Some(t), None) => {
+                    let t = c.get_task(t).await?;
+                    println!(
+                        "task {}: {:?}, requester {}, reward {}, stake {}, program {}, input root {}",
+                        t.id,
+                        t.status,
+                        t.requester,
+                        t.spec.reward,
+                        t.spec.worker_stake,
+                        opml_prover::agent::short(&t.spec.program),
+                        opml_prover::agent::short(&t.spec.input_root)
+                    );
+                    t.claims
+                }
+                (None, None) => return Err(Fail(2, "give a task id or --claim <id>".into())),
+            };
+            for cl in claims {
+                print!("{}", opml_prover::status::claim_text(&c, cl).await?);
+            }
+        }
+        Command::Identity { command: IdentityCommand::New { out } } => {
+            if out.exists() {
+                return Err(Fail(1, format!("{} exists; not overwriting it", out.display())));
+            }
+            let (id, pem) = chain::generate_identity()?;
+            std::fs::write(&out, pem).map_err(|e| Fail(1, format!("cannot write {}: {e}", out.display())))?;
+            println!("{} written; principal {}", out.display(), ic_agent::Identity::sender(&id)?);
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Run { model, input, stepper } => run(&model, &input, stepper, cli.json),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    // A panic is a bug; report it in one line, never a backtrace.
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Fail::from)?;
+        rt.block_on(run(cli))
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Fail(code, msg))) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            eprintln!("error: internal failure (a bug): {msg}");
             ExitCode::FAILURE
         }
     }
