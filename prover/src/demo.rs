@@ -225,10 +225,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     }
     report.phases.push(("register programs".into(), secs(t)));
 
-    let log: Log = {
-        let say = say.clone();
-        Arc::new(move |e: &Event| say(format!("   {e}")))
-    };
+    let log_for = |who: &'static str| -> Log { Arc::new(move |e: &Event| say(format!("   [{who:<10}] {e}"))) };
     let input = TaskInput::new(model, &input_text)?;
     let spec = PostTask {
         program: program.hash,
@@ -244,9 +241,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     say(format!("== 4. honest task: {} on {input_text:?}", model.name));
     let task = requester.chain.post_task(spec.clone()).await.map_err(|e| e.to_string())?;
     say(format!("   requester posted task {task} (reward {REWARD}, stake {STAKE})"));
-    let mut honest = Worker::new(worker.chain, program.clone(), None, log.clone());
+    let mut honest = Worker::new(worker.chain, program.clone(), None, log_for("worker"));
     let claim = honest.serve(task, &input).await.map_err(|e| e.to_string())?;
-    let mut watcher = Challenger::new(challenger.chain, program.clone(), log.clone());
+    let mut watcher = Challenger::new(challenger.chain, program.clone(), log_for("challenger"));
     if watcher.check(claim, &input).await.map_err(|e| e.to_string())? != Verdict::Agrees {
         return Err("the challenger disagreed with the honest worker".into());
     }
@@ -262,7 +259,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     let t = Instant::now();
     say(format!("== 5. cheating worker: claims the result of {lie_text:?} for a task on {input_text:?}"));
     let cheat_task = requester.chain.post_task(spec).await.map_err(|e| e.to_string())?;
-    let mut liar = Worker::new(cheater.chain, program.clone(), Some(Lie::OtherInput(lie_text.clone())), log.clone());
+    let mut liar =
+        Worker::new(cheater.chain, program.clone(), Some(Lie::OtherInput(lie_text.clone())), log_for("cheater"));
     let cheat_claim = liar.serve(cheat_task, &input).await.map_err(|e| e.to_string())?;
     let out = liar.chain.get_claim(cheat_claim).await.map_err(|e| e.to_string())?.output;
     say(format!("   claimed output: {}", model::describe_output(model, &out)));

@@ -1,0 +1,70 @@
+//! The demo flow on the devnet with the digits model, through the real canister wasm, the ic-agent client and
+//! the worker/challenger agents: the honest claim finalizes, the lie is caught by a one-step proof, and every
+//! balance is exact to the unit.
+
+use opml_prover::demo::{self, BOND, BURN_BPS, DEPOSIT, DemoOptions, REWARD, STAKE};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digits_demo_slashes_the_cheater() {
+    let r = demo::run(DemoOptions { model: "digits".into(), verbose: false, ..Default::default() }).await.unwrap();
+    assert!(r.honest_status.starts_with("Final"), "{}", r.honest_status);
+    assert!(r.cheat_claim_invalidated);
+    assert!(r.challenger_won_by_proof, "{}", r.outcome);
+    assert_eq!(r.cheat_task_status, "Open", "the task reopens after the lie");
+    // digits is one segment: no segment round; its ~62k steps need ceil(log8) = 6 rounds at most.
+    assert_eq!(r.segment_rounds, 0);
+    assert!((1..=6).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
+    // commit + (post, choose) per round + the proof.
+    assert_eq!(r.moves, 1 + 2 * r.step_rounds + 1);
+    assert!(r.dispute_bytes_worker > 0 && r.dispute_bytes_challenger > 0);
+
+    let burn = STAKE * u64::from(BURN_BPS) / 10_000;
+    let expect = [
+        ("requester", DEPOSIT - 2 * REWARD),
+        ("honest worker", DEPOSIT + REWARD),
+        ("cheater", DEPOSIT - STAKE),
+        ("challenger", DEPOSIT + STAKE - burn),
+    ];
+    for ((name, before, after), (want_name, want)) in r.balances.iter().zip(expect) {
+        assert_eq!(name, want_name);
+        assert_eq!(*before, DEPOSIT, "{name} before");
+        assert_eq!(*after, want, "{name} after");
+    }
+    assert_eq!(r.burned, u128::from(burn));
+    assert_eq!(r.locked, u128::from(REWARD), "only the reopened task's reward is still locked");
+    // Ledger: minted 2 * DEPOSIT, deposited DEPOSIT, paid the approve fee and the transfer_from fee.
+    let fee = 10_000u128;
+    for (name, l) in &r.ledger {
+        assert_eq!(*l, 2 * u128::from(DEPOSIT) - u128::from(DEPOSIT) - 2 * fee, "{name} ledger");
+    }
+    // Canister budgets: every move well under the 50M one-step budget.
+    let (calls, _, max) = r.instructions["play"];
+    assert_eq!(calls, u64::from(r.moves));
+    assert!(max < 50_000_000, "a move took {max} instructions");
+    assert!(BOND < STAKE);
+}
+
+/// Bad input gives one clear line and a non-zero exit code, never a panic.
+#[test]
+fn cli_errors_are_one_line() {
+    let bin = env!("CARGO_BIN_EXE_opml");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).env_remove("OPML_CANISTER").output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = run(&["run", "--model", "nope", "--input", "x"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown model `nope`"), "{err}");
+    let (code, err) = run(&["balance", "--network", "gopher://x", "--identity", "/nonexistent.pem"]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("error: unknown network"), "{err}");
+    let (code, err) =
+        run(&["balance", "--network", "local", "--identity", "/nonexistent.pem", "--canister", "aaaaa-aa"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot read the identity /nonexistent.pem"), "{err}");
+    let (code, _) = run(&["demo", "--arity", "99"]);
+    assert_eq!(code, Some(2));
+    let (code, _) = run(&["no-such-command"]);
+    assert_eq!(code, Some(2));
+}
