@@ -99,7 +99,8 @@ fn trap_code(e: &wasmi::Error) -> Option<TrapCode> {
     Some(match e.as_trap_code()? {
         W::UnreachableCodeReached => TrapCode::Unreachable,
         W::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
-        // Guests cannot use table.get/set, so an out-of-range table access is a call_indirect.
+        // Guests cannot use table.get/set (see `GuestProgram::new`), so an out-of-range table access is a
+        // call_indirect, whose out-of-range trap is "undefined element".
         W::TableOutOfBounds => TrapCode::UndefinedElement,
         W::IndirectCallToNull => TrapCode::UninitializedElement,
         W::IntegerDivisionByZero => TrapCode::IntegerDivideByZero,
@@ -144,8 +145,10 @@ fn linker(engine: &Engine, program: &GuestProgram) -> Result<Linker<HostState>, 
                 } else {
                     (bytes.len() as u64 - offset).min(len as u64) as usize
                 };
-                let o = offset as usize;
-                data[dst as usize..dst as usize + n].copy_from_slice(&bytes[o..o + n]);
+                if n > 0 {
+                    let o = offset as usize;
+                    data[dst as usize..dst as usize + n].copy_from_slice(&bytes[o..o + n]);
+                }
                 Ok(n as i32)
             },
         )
@@ -173,7 +176,8 @@ fn linker(engine: &Engine, program: &GuestProgram) -> Result<Linker<HostState>, 
         )
         .map_err(err)?;
     // Every other function import: a stub that traps when called.
-    let module = wasmi::Module::new(engine, program.wasm()).map_err(|e| FastError::Engine(e.to_string()))?;
+    let module =
+        wasmi::Module::new(engine, program.wasmi_module_bytes()).map_err(|e| FastError::Engine(e.to_string()))?;
     for import in module.imports() {
         if import.module() == "opml" {
             continue;
@@ -244,7 +248,8 @@ impl<'p> FastSession<'p> {
     pub fn new(program: &'p GuestProgram, inputs: Arc<Inputs>, limits: Limits) -> Result<Self, FastError> {
         let template = program.initial_header(limits)?;
         let engine = Engine::new(&engine_config());
-        let module = wasmi::Module::new(&engine, program.wasm()).map_err(|e| FastError::Engine(e.to_string()))?;
+        let module =
+            wasmi::Module::new(&engine, program.wasmi_module_bytes()).map_err(|e| FastError::Engine(e.to_string()))?;
         let linker = linker(&engine, program)?;
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.max_memory_pages as usize * WASM_PAGE as usize)

@@ -40,6 +40,9 @@ pub const GLOBAL_EXPORT_PREFIX: &str = "__opml_global_";
 #[derive(Clone, Debug)]
 pub struct GuestProgram {
     wasm: Arc<[u8]>,
+    /// What the fast engine runs: `wasm` with the rewrites of [`crate::wasmi_compat`] (same semantics).
+    #[cfg(feature = "fast")]
+    wasmi_wasm: Arc<[u8]>,
     module: Module,
     imports: Vec<u32>,
     n_globals: u32,
@@ -111,7 +114,8 @@ impl GuestProgram {
             for op in &code.ops {
                 if matches!(
                     op,
-                    Op::TableSet(_)
+                    Op::TableGet(_)
+                        | Op::TableSet(_)
                         | Op::TableGrow(_)
                         | Op::TableFill(_)
                         | Op::TableCopy { .. }
@@ -137,8 +141,16 @@ impl GuestProgram {
                 return Err(profile(format!("global {g} is a mutable reference")));
             }
         }
-        let mut program =
-            Self { wasm: rewritten.into(), module, imports, n_globals, global_exports, constant_globals: Vec::new() };
+        let mut program = Self {
+            #[cfg(feature = "fast")]
+            wasmi_wasm: crate::wasmi_compat::for_wasmi(&rewritten)?.into(),
+            wasm: rewritten.into(),
+            module,
+            imports,
+            n_globals,
+            global_exports,
+            constant_globals: Vec::new(),
+        };
         let m = program.machine(Arc::new(Inputs::new(Vec::new())), Limits::default())?;
         program.constant_globals =
             program.module.globals.iter().enumerate().map(|(g, ty)| ty.ty.is_ref().then(|| m.globals[g])).collect();
@@ -164,6 +176,13 @@ impl GuestProgram {
     /// The program's module bytes as committed and run (with the added global exports).
     pub fn wasm(&self) -> &[u8] {
         &self.wasm
+    }
+
+    /// The module bytes the fast engine (wasmi) runs: [`Self::wasm`] with semantics-preserving rewrites around
+    /// known wasmi defects (see [`crate::wasmi_compat`]).
+    #[cfg(feature = "fast")]
+    pub fn wasmi_module_bytes(&self) -> &[u8] {
+        &self.wasmi_wasm
     }
 
     /// Number of globals (all exported after loading).

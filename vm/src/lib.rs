@@ -52,6 +52,8 @@ pub mod trace;
 pub mod trap;
 pub mod value;
 pub mod verify;
+#[cfg(feature = "fast")]
+pub mod wasmi_compat;
 
 #[cfg(feature = "std")]
 pub use commit::StateHasher;

@@ -37,9 +37,12 @@
 //! recursion limit (1000), so call depth is not yet instrumented identically in both engines. Fuel
 //! (which bounds the call depth too) stays below 1000 in seven eighths of the cases.
 //!
-//! Mismatches of an already-reported kind (`KNOWN_*` below, each pinned by an ignored test) are
-//! printed, saved and counted but do not fail the test unless `OPML_DIFF_STRICT=1` is set; any
-//! other mismatch fails it.
+//! Any mismatch fails the test. The four the harness found so far are fixed in `vm/` and pinned by
+//! the minimal tests at the end of this file: `table.get` out of bounds (now not allowed in guests),
+//! `v128.store{8,16}_lane` at offsets above 65535 (a wasmi crash without its `memory64` crate
+//! feature, now on), `input_read` past the end of a blob (a panic in the fast engine's host
+//! function), and a wasmi miscompilation of `select` after a zero comparison (worked around by
+//! `opml_vm::wasmi_compat`).
 //!
 //! # Running
 //!
@@ -47,7 +50,6 @@
 //! a summary (with `-- --nocapture`). Environment variables:
 //! - `OPML_DIFF_CASES=N`: run N cases; `OPML_DIFF_SEED=S`: start at seed S (one seed is one case);
 //!   `OPML_DIFF_SECS=T`: stop after T seconds (alone: cases unbounded). For long campaigns.
-//! - `OPML_DIFF_STRICT=1`: known mismatches fail too.
 //! - `OPML_DIFF_RAW_NANS=1`: wasm-smith's NaN canonicalization off. Both engines are meant to
 //!   canonicalize arithmetic NaNs themselves (the stepper by definition, wasmi by its
 //!   `deterministic` feature), so this is a stricter check than the issue asks for.
@@ -75,8 +77,8 @@ const DEFAULT_CASES: u64 = 500;
 /// Stepper steps per case; longer runs are skipped.
 const STEP_CAP: u64 = 2_000_000;
 /// Whether the harness's `input_read` may start past the end of its blob (which must read
-/// nothing). Off while [`KNOWN_INPUT_READ_PAST_END`] takes the fast engine down.
-const READ_PAST_END: bool = false;
+/// nothing; see [`input_read_past_the_end_reads_nothing`]).
+const READ_PAST_END: bool = true;
 /// Largest declared memory maximum of a generated guest, in pages.
 const MAX_PAGES: u64 = 4;
 
@@ -216,8 +218,10 @@ struct StepRule {
 const DROP: u8 = 0x1A;
 
 /// The replacement of a forbidden instruction: bytes with the same stack effect.
-fn replacement(op: &Operator<'_>, frozen: &[u32]) -> Option<Vec<u8>> {
+fn replacement(op: &Operator<'_>, frozen: &[u32], tables: &[u8]) -> Option<Vec<u8>> {
     Some(match op {
+        // `ref.null` of the table's element type (without GC one byte: funcref 0x70, externref 0x6F).
+        Operator::TableGet { table } => vec![DROP, 0xD0, tables[*table as usize]],
         Operator::TableSet { .. } => vec![DROP, DROP],
         Operator::TableGrow { .. } => vec![DROP, DROP, 0x41, 0x7F],
         Operator::TableFill { .. }
@@ -241,8 +245,15 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
     let mut body_func = None;
     let mut frozen: Vec<u32> = Vec::new();
     let mut frozen_offsets: Vec<usize> = Vec::new();
+    let mut tables: Vec<u8> = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(e)? {
+            Payload::TableSection(r) => {
+                for table in r {
+                    let ty = table.map_err(e)?.ty.element_type;
+                    tables.push(if ty == wasmparser::RefType::FUNCREF { 0x70 } else { 0x6F });
+                }
+            }
             Payload::ImportSection(r) => {
                 for imp in r {
                     let imp = imp.map_err(e)?;
@@ -351,7 +362,7 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
             let mut spans = Vec::new();
             while !ops.eof() {
                 let (op, offset) = ops.read_with_offset().map_err(e)?;
-                spans.push((offset, replacement(&op, &frozen)));
+                spans.push((offset, replacement(&op, &frozen, &tables)));
             }
             for (i, (offset, new)) in spans.iter().enumerate() {
                 if let Some(new) = new {
@@ -506,78 +517,6 @@ enum Verdict {
     Agree(Status, usize, u64, usize),
     Skip(String),
     Mismatch(String),
-    /// A mismatch of a kind already found and reported (see [`KNOWN_TABLE_GET`],
-    /// [`KNOWN_STORE_LANE`], and the ignored tests pinning them): printed and counted, but a
-    /// failure only with `OPML_DIFF_STRICT` set, so the test keeps catching new mismatches
-    /// until vm/ resolves these.
-    Known(&'static str),
-}
-
-/// Known mismatch 1: `table.get` out of bounds. The stepper traps with `TableOutOfBounds` (the
-/// spec's "out of bounds table access"); wasmi raises its `TableOutOfBounds` for both `table.get`
-/// and `call_indirect`, and `fast::trap_code` maps it to `UndefinedElement` (the `call_indirect`
-/// code). Same states otherwise: only the trap code of the final root differs.
-const KNOWN_TABLE_GET: &str = "table.get out of bounds: wasmi UndefinedElement, stepper TableOutOfBounds";
-
-/// Known mismatch 2, a crash: wasmi 2.0.0 built without its `memory64` crate feature encodes the
-/// offset of `v128.store8_lane`/`v128.store16_lane` (the forms for offsets above 65535) in 4
-/// bytes but decodes 8 (`StoreLaneOp::offset: u64` against `Offset(u32)`), so executing one
-/// misaligns its instruction stream: a jump to a garbage handler (SIGSEGV). Such modules are not
-/// run in wasmi here.
-const KNOWN_STORE_LANE: &str = "wasmi crash: v128.store8/16_lane with offset > 65535";
-
-/// Known mismatch 4, a wasmi 2.0.0 miscompilation: `select(a, b, c)` whose condition `c` is
-/// computed by the instruction just before as `i32.eqz x`, `i32.eq x 0` or `i32.ne x 0` with `x`
-/// in a stack slot (a local, or a spilled value) selects the wrong value: wasmi fuses the
-/// comparison into the select (`try_fuse_select` drops the staged `I32Eq_Rsi`/`I32NotEq_Rsi`
-/// with `rhs == 0` and swaps the operands for `eq`) but then reads the condition from its
-/// register, which the dropped comparison never wrote. Attributed to a case only when the engines
-/// disagree and the module has such a sequence (see [`has_eqz_select`]).
-const KNOWN_SELECT: &str = "wasmi select fused with i32.eqz/eq 0/ne 0 picks the wrong operand";
-
-/// Whether `wasm` has an `i32.eqz`, `i32.eq` or `i32.ne` right before a `select`.
-fn has_eqz_select(wasm: &[u8]) -> bool {
-    for payload in Parser::new(0).parse_all(wasm) {
-        let Ok(Payload::CodeSectionEntry(body)) = payload else { continue };
-        let mut ops = body.get_operators_reader().expect("validated");
-        let mut cmp = false;
-        while !ops.eof() {
-            let op = ops.read().expect("validated");
-            if cmp && matches!(op, Operator::Select | Operator::TypedSelect { .. }) {
-                return true;
-            }
-            cmp = matches!(op, Operator::I32Eqz | Operator::I32Eq | Operator::I32Ne);
-        }
-    }
-    false
-}
-
-/// Known mismatch 3, a crash (so never generated by the harness, see [`READ_PAST_END`]; random
-/// `body` code reaches it only by chance): `opml.input_read` with an offset past the end of the
-/// blob returns 0 in the stepper, but the fast engine's host function slices `bytes[o..o + 0]`
-/// with `o > bytes.len()` (vm/src/fast.rs, `input_read`), which panics inside wasmi, where a panic
-/// cannot unwind: the process aborts.
-#[allow(dead_code)]
-const KNOWN_INPUT_READ_PAST_END: &str = "fast engine abort: input_read at an offset past the blob's end";
-
-/// Whether `wasm` has a `v128.store8_lane`/`v128.store16_lane` with an offset wasmi encodes in
-/// its crashing form (see [`KNOWN_STORE_LANE`]).
-fn has_wide_store_lane(wasm: &[u8]) -> bool {
-    for payload in Parser::new(0).parse_all(wasm) {
-        let Ok(Payload::CodeSectionEntry(body)) = payload else { continue };
-        let mut ops = body.get_operators_reader().expect("validated");
-        while !ops.eof() {
-            match ops.read().expect("validated") {
-                Operator::V128Store8Lane { memarg, .. } | Operator::V128Store16Lane { memarg, .. }
-                    if memarg.offset > 0xFFFF =>
-                {
-                    return true;
-                }
-                _ => {}
-            }
-        }
-    }
-    false
 }
 
 fn is_exhaustion(s: Status) -> bool {
@@ -609,15 +548,12 @@ fn run_case(seed: u64, trace: bool) -> (Verdict, Vec<u8>) {
             return (Verdict::Skip(format!("rejected: {reason}")), case.wasm);
         }
     };
-    if has_wide_store_lane(program.wasm()) {
-        return (Verdict::Known(KNOWN_STORE_LANE), case.wasm);
-    }
     let fast = match fast::run(&program, case.inputs.clone(), Limits::default(), true) {
         Ok(r) => r,
         Err(e) => return (Verdict::Mismatch(format!("wasmi failed: {e}")), case.wasm),
     };
     let fast = Outcome { roots: fast.segment_roots, status: fast.status, output: fast.output, steps: 0 };
-    let Some(step) = stepper(&program, case.inputs, STEP_CAP) else {
+    let Some(step) = stepper(&program, case.inputs.clone(), STEP_CAP) else {
         if is_exhaustion(fast.status) {
             return (Verdict::Skip("limitation: call depth (wasmi), stepper too long".into()), case.wasm);
         }
@@ -636,17 +572,6 @@ fn run_case(seed: u64, trace: bool) -> (Verdict, Vec<u8>) {
         return (Verdict::Agree(step.status, step.roots.len() - 1, step.steps, step.output.len()), case.wasm);
     }
     let first = fast.roots.iter().zip(&step.roots).position(|(a, b)| a != b);
-    if fast.status == Status::Trapped(TrapCode::UndefinedElement)
-        && step.status == Status::Trapped(TrapCode::TableOutOfBounds)
-        && fast.output == step.output
-        && fast.roots.len() == step.roots.len()
-        && first == Some(fast.roots.len() - 1)
-    {
-        return (Verdict::Known(KNOWN_TABLE_GET), case.wasm);
-    }
-    if has_eqz_select(program.wasm()) {
-        return (Verdict::Known(KNOWN_SELECT), case.wasm);
-    }
     let msg = format!(
         "status wasmi {:?} / stepper {:?}; boundaries {} / {}; first differing boundary {:?}; output {} / {} bytes{}",
         fast.status,
@@ -679,7 +604,6 @@ fn stepper_and_wasmi_agree_on_random_guests() {
     let cases = env_u64("OPML_DIFF_CASES").unwrap_or(if secs.is_some() { u64::MAX } else { DEFAULT_CASES });
     let first_seed = env_u64("OPML_DIFF_SEED").unwrap_or(0);
     let trace = std::env::var_os("OPML_DIFF_TRACE").is_some();
-    let strict = std::env::var_os("OPML_DIFF_STRICT").is_some();
     let deadline = secs.map(|s| Instant::now() + Duration::from_secs(s));
     let start = Instant::now();
 
@@ -691,7 +615,6 @@ fn stepper_and_wasmi_agree_on_random_guests() {
     let mut endings: BTreeMap<String, u64> = BTreeMap::new();
     let mut skips: BTreeMap<String, u64> = BTreeMap::new();
     let mut mismatches: Vec<(u64, String)> = Vec::new();
-    let mut known: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for seed in first_seed..first_seed.saturating_add(cases) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -713,16 +636,6 @@ fn stepper_and_wasmi_agree_on_random_guests() {
                 *endings.entry(status_name(status)).or_default() += 1;
             }
             Verdict::Skip(why) => *skips.entry(why).or_default() += 1,
-            Verdict::Known(what) => {
-                let path = repro_dir().join(format!("seed-{seed}.wasm"));
-                std::fs::write(&path, &wasm).expect("write the reproduction module");
-                eprintln!("KNOWN MISMATCH seed {seed}: {what}\n  module: {}", path.display());
-                if strict {
-                    mismatches.push((seed, what.to_string()));
-                } else {
-                    known.entry(what).or_default().push(seed);
-                }
-            }
             Verdict::Mismatch(msg) => {
                 let path = repro_dir().join(format!("seed-{seed}.wasm"));
                 std::fs::write(&path, &wasm).expect("write the reproduction module");
@@ -735,11 +648,10 @@ fn stepper_and_wasmi_agree_on_random_guests() {
     let skipped: u64 = skips.values().sum();
     eprintln!(
         "differential: {ran} cases (seeds {first_seed}..{}) in {:.1} s: {agreed} agreed ({segments} segments, \
-         {steps} stepper steps, {with_output} with output), {skipped} skipped ({:.1}%), {} known mismatches, {} mismatches",
+         {steps} stepper steps, {with_output} with output), {skipped} skipped ({:.1}%), {} mismatches",
         first_seed + ran,
         start.elapsed().as_secs_f64(),
         100.0 * skipped as f64 / ran.max(1) as f64,
-        known.values().map(Vec::len).sum::<usize>(),
         mismatches.len()
     );
     for (ending, n) in &endings {
@@ -755,9 +667,6 @@ fn stepper_and_wasmi_agree_on_random_guests() {
     let seeds = |s: &[u64]| format!("{:?}{}", &s[..s.len().min(8)], if s.len() > 8 { " ..." } else { "" });
     for (msg, s) in &kinds {
         eprintln!("  MISMATCH {msg}: {} (seeds {})", s.len(), seeds(s));
-    }
-    for (what, s) in &known {
-        eprintln!("  known mismatch (not failing without OPML_DIFF_STRICT) {what}: {} (seeds {})", s.len(), seeds(s));
     }
     assert!(
         mismatches.is_empty(),
@@ -819,15 +728,12 @@ fn adaptation_makes_a_guest() {
     assert_eq!(step, Outcome { roots: fast.segment_roots, status: fast.status, output: fast.output, steps: 0 });
 }
 
-/// Minimal form of the first mismatch the random guests found (seeds 462 and 620): `table.get`
-/// out of bounds traps with `TableOutOfBounds` in the stepper (the spec's "out of bounds table
-/// access"), but the fast engine reports `UndefinedElement`, because wasmi raises its
-/// `TableOutOfBounds` for both `table.get` and `call_indirect` and `fast::trap_code` maps it to the
-/// `call_indirect` code. Ignored until vm/src resolves it (e.g. by forbidding `table.get` in guests,
-/// or by telling the two apart); then this must pass.
+/// The first mismatch the random guests found (seeds 462 and 620): `table.get` out of bounds traps
+/// with `TableOutOfBounds` in the stepper (the spec's "out of bounds table access"), but wasmi raises
+/// one trap for `table.get` and `call_indirect` and the fast engine cannot tell them apart. Guests
+/// cannot mutate tables, so `table.get` has no use in them: the guest profile rejects it.
 #[test]
-#[ignore = "known mismatch, reported: table.get out of bounds traps differently in the two engines"]
-fn table_get_out_of_bounds_traps_alike() {
+fn table_get_is_not_allowed_in_guests() {
     let wasm = wat::parse_str(
         r#"(module
           (memory (export "memory") 1 1)
@@ -837,13 +743,8 @@ fn table_get_out_of_bounds_traps_alike() {
             (i32.const 0)))"#,
     )
     .unwrap();
-    let program = GuestProgram::new(&wasm).unwrap();
-    let inputs = Arc::new(Inputs::new(Vec::new()));
-    let fast = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
-    let step = stepper(&program, inputs, STEP_CAP).unwrap();
-    assert_eq!(step.status, Status::Trapped(TrapCode::TableOutOfBounds));
-    assert_eq!(fast.status, step.status);
-    assert_eq!(fast.segment_roots, step.roots);
+    let err = GuestProgram::new(&wasm).unwrap_err().to_string();
+    assert!(err.contains("TableGet") && err.contains("not allowed"), "{err}");
 }
 
 /// Reproduction runner: `OPML_DIFF_FILE=<guest .wasm or .wat> cargo test -p opml-vm --test
@@ -863,12 +764,10 @@ fn reproduce() {
     eprintln!("first differing boundary: {first:?}");
 }
 
-/// Minimal form of [`KNOWN_STORE_LANE`]: a `v128.store8_lane` of a non-constant vector at an
-/// offset above 65535. In wasmi 2.0.0 without its `memory64` crate feature this takes the
-/// process down (SIGSEGV) — an out-of-bounds store here, which must trap `MemoryOutOfBounds`.
-/// Ignored until vm/ resolves it; then this must pass.
+/// A `v128.store8_lane` of a non-constant vector at an offset above 65535 (here out of bounds:
+/// it must trap `MemoryOutOfBounds`). wasmi 2.0.0 without its `memory64` crate feature misdecodes
+/// it and takes the process down (SIGSEGV); the workspace turns the feature on.
 #[test]
-#[ignore = "known wasmi crash, reported: v128.store8_lane/store16_lane with offset > 65535 (SIGSEGV)"]
 fn store_lane_with_large_offset_runs_alike() {
     for (offset, status) in [(65_536, Status::Trapped(TrapCode::MemoryOutOfBounds)), (100, Status::Halted)] {
         let wasm = wat::parse_str(format!(
@@ -888,12 +787,9 @@ fn store_lane_with_large_offset_runs_alike() {
     }
 }
 
-/// Minimal form of [`KNOWN_INPUT_READ_PAST_END`]: reading a 100-byte blob at offset 200 must
-/// return 0 and write nothing (the stepper does). In the fast engine it panics inside a wasmi host
-/// call and aborts the process. Ignored until vm/src/fast.rs resolves it (then also set
-/// [`READ_PAST_END`]); then this must pass.
+/// Reading a 100-byte blob at offset 200 returns 0 and writes nothing, in both engines (the fast
+/// engine's host function used to slice past the end, a panic inside wasmi: a process abort).
 #[test]
-#[ignore = "known fast-engine abort, reported: input_read at an offset past the end of the blob"]
 fn input_read_past_the_end_reads_nothing() {
     let wasm = wat::parse_str(
         r#"(module
@@ -912,10 +808,10 @@ fn input_read_past_the_end_reads_nothing() {
     assert_eq!(fast.segment_roots, step.roots);
 }
 
-/// Minimal form of [`KNOWN_SELECT`]: `p == 0 ? 1 : p` by `select` on `i32.eqz` of a parameter. The stepper stores 5; wasmi 2.0.0 stores 1. Ignored until vm/ resolves it; then this
-/// must pass.
+/// `p == 0 ? 1 : p` by `select` on `i32.eqz` of a parameter stores 5. wasmi 2.0.0 alone stores 1
+/// (it fuses the comparison into the `select` and reads a register never written); the fast engine
+/// runs the module rewritten by `opml_vm::wasmi_compat`, which prevents the fusion.
 #[test]
-#[ignore = "known wasmi miscompilation, reported: select fused with i32.eqz of a parameter"]
 fn select_on_eqz_of_a_parameter_runs_alike() {
     let wasm = wat::parse_str(
         r#"(module
