@@ -84,6 +84,9 @@ enum Command {
         /// Bisection arity of the installed canister.
         #[arg(long, default_value_t = 8)]
         arity: u8,
+        /// A principal allowed to register programs (repeatable).
+        #[arg(long)]
+        operator: Vec<String>,
     },
     /// Install (or with --canister, upgrade) the verifier canister on a replica. Local replicas only create the
     /// canister with provisional cycles; on mainnet create it with dfx/icp-cli and pass --canister.
@@ -292,12 +295,17 @@ async fn run(cli: Cli) -> Res {
                 return Err(Fail(1, "the demo did not end with the cheater slashed".into()));
             }
         }
-        Command::Devnet { port, arity } => {
+        Command::Devnet { port, arity, operator } => {
+            let operators = operator
+                .iter()
+                .map(|p| Principal::from_text(p).map_err(|e| Fail(1, format!("bad operator principal `{p}`: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
             let devnet = opml_devnet::Devnet::start(opml_devnet::DevnetConfig {
                 bind: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
                 ..Default::default()
             })?;
-            let config = demo::demo_config(devnet.ledger_id(), devnet.ledger_fee() as u64, arity);
+            let mut config = demo::demo_config(devnet.ledger_id(), devnet.ledger_fee() as u64, arity);
+            config.operators = operators;
             let canister = devnet
                 .install_canister(
                     opml_canister_wasm::VERIFIER_WASM,
@@ -312,7 +320,7 @@ async fn run(cli: Cli) -> Res {
                 );
             } else {
                 println!("devnet listening at {}", devnet.url());
-                println!("verifier canister   {canister} (operators: anyone; controller: anonymous)");
+                println!("verifier canister   {canister} (controller: anonymous; operators: {operator:?})");
                 println!("ledger              {} (faucet: `opml deposit --faucet`)", devnet.ledger_id());
                 println!("export OPML_NETWORK={} OPML_CANISTER={canister}", devnet.url());
                 println!("Ctrl-C to stop.");

@@ -68,3 +68,20 @@ fn cli_errors_are_one_line() {
     let (code, _) = run(&["no-such-command"]);
     assert_eq!(code, Some(2));
 }
+
+/// The main-job demo: a wrong MiniLM sentence embedding caught through segment and step bisection (needs the
+/// MiniLM wheel: scripts/setup.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minilm_demo_catches_a_wrong_embedding() {
+    opml_guests::minilm::locate().unwrap_or_else(|e| panic!("{e}"));
+    let r = demo::run(DemoOptions { model: "minilm".into(), verbose: false, ..Default::default() }).await.unwrap();
+    assert!(r.honest_status.starts_with("Final"), "{}", r.honest_status);
+    assert!(r.cheat_claim_invalidated && r.challenger_won_by_proof, "{}", r.outcome);
+    // 8 segments at k = 8: one segment round; then ~80M steps of the embeddings segment: 9 step rounds.
+    assert_eq!(r.segment_rounds, 1);
+    assert!((5..=9).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
+    let burn = STAKE * u64::from(BURN_BPS) / 10_000;
+    let after: Vec<u64> = r.balances.iter().map(|b| b.2).collect();
+    assert_eq!(after, [DEPOSIT - 2 * REWARD, DEPOSIT + REWARD, DEPOSIT - STAKE, DEPOSIT + STAKE - burn]);
+    assert!(r.instructions["play"].2 < 50_000_000);
+}

@@ -1,0 +1,132 @@
+//! The `opml` commands as a user runs them, each a process: `opml devnet`, identities, faucet and deposits,
+//! program registration, a task, a cheating `opml worker` daemon and `opml challenge`, which wins the dispute.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opml");
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn opml(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).envs(env.iter().copied()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let (code, out, err) = opml(args, env);
+    assert_eq!(code, 0, "opml {args:?} failed: {err}{out}");
+    out
+}
+
+fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(format!("{name}.pem"));
+    let out = ok(&["identity", "new", path.to_str().unwrap()], &[]);
+    let principal = out.split("principal ").nth(1).unwrap().trim().to_string();
+    (path, principal)
+}
+
+#[test]
+fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
+    let dir = std::env::temp_dir().join(format!("opml-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (op, op_principal) = identity(&dir, "operator");
+    let (req, _) = identity(&dir, "requester");
+    let (cheat, _) = identity(&dir, "cheater");
+    let (chal, _) = identity(&dir, "challenger");
+
+    let mut devnet = Command::new(BIN)
+        .args(["--json", "devnet", "--port", "0", "--operator", &op_principal])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(devnet.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _devnet = Kill(devnet);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = v["url"].as_str().unwrap().to_string();
+    let canister = v["canister"].as_str().unwrap().to_string();
+    let env = |id: &Path| {
+        vec![
+            ("OPML_NETWORK", url.clone()),
+            ("OPML_CANISTER", canister.clone()),
+            ("OPML_IDENTITY", id.to_str().unwrap().to_string()),
+        ]
+    };
+    let as_ = |id: &Path, args: &[&str]| {
+        let e = env(id);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ok(args, &e)
+    };
+
+    for id in [&req, &cheat, &chal] {
+        assert!(as_(id, &["deposit", "--faucet", "1000000000"]).contains("balance 1000000000"));
+    }
+    assert!(as_(&op, &["program", "register", "digits"]).contains("digits registered as program"));
+    // A requester cannot register programs: one line, exit 1.
+    let e = env(&req);
+    let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, _, err) = opml(&["program", "register", "digits"], &e);
+    assert_eq!((code, err.lines().count()), (1, 1), "{err}");
+    assert!(err.contains("NotOperator"), "{err}");
+
+    let out = as_(&req, &["task", "post", "--model", "digits", "--input", "heldout:3"]);
+    assert!(out.starts_with("task 0 posted"), "{out}");
+
+    let e = env(&cheat);
+    let worker = Command::new(BIN)
+        .args([
+            "worker",
+            "--model",
+            "digits",
+            "--input",
+            "heldout:3",
+            "--lie-input",
+            "heldout:4",
+            "--exit-when-settled",
+            "--poll-ms",
+            "100",
+        ])
+        .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut worker = Kill(worker);
+
+    // Wait for the claim, then challenge it.
+    let start = Instant::now();
+    loop {
+        if as_(&chal, &["status", "0"]).contains("claim 0 on task 0") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no claim appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = as_(&chal, &["challenge", "0", "--model", "digits", "--input", "heldout:3", "--poll-ms", "100"]);
+    assert!(out.contains("wrong result"), "{out}");
+    assert!(out.contains("claim 0 on task 0: invalidated (ChallengerWon(StepProof))"), "{out}");
+
+    // The cheating worker saw its claim settle and exited cleanly.
+    let status = worker.0.wait().unwrap();
+    assert!(status.success());
+    let status = as_(&chal, &["status", "0"]);
+    assert!(status.contains("task 0: Open"), "{status}");
+    assert!(status.contains("Invalidated"), "{status}");
+    assert!(status.contains("ChallengerWon(StepProof)"), "{status}");
+    assert!(as_(&chal, &["balance"]).contains("canister balance 1080000000"));
+    assert!(as_(&cheat, &["balance"]).contains("canister balance 900000000"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
