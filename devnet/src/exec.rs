@@ -258,16 +258,41 @@ pub fn engine() -> Engine {
     Engine::new(&config)
 }
 
+/// Largest wasm module after decompression (the IC's limit for a gzip-compressed module's content).
+pub const MAX_WASM_MODULE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Decompresses a gzip-compressed module, refusing one that expands past [`MAX_WASM_MODULE_BYTES`].
+fn gunzip(gz: &[u8]) -> Result<Vec<u8>, PrepareError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .take(MAX_WASM_MODULE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| PrepareError::Invalid(format!("cannot decompress the gzip-compressed module: {e}")))?;
+    if out.len() as u64 > MAX_WASM_MODULE_BYTES {
+        return Err(PrepareError::Invalid(format!(
+            "the gzip-compressed module decompresses to more than {MAX_WASM_MODULE_BYTES} bytes"
+        )));
+    }
+    Ok(out)
+}
+
 /// An export: name, kind byte, index.
 type ExportEntry = (String, u8, u32);
 
 /// Checks the imports and exports of `wasm`, adds the host's exports and compiles it.
-pub fn prepare(engine: &Engine, wasm: &[u8]) -> Result<PreparedModule, PrepareError> {
-    if wasm.starts_with(&[0x1f, 0x8b]) {
-        return Err(PrepareError::Unsupported(
-            "gzip-compressed modules are not supported by the devnet; install the uncompressed .wasm".into(),
-        ));
-    }
+///
+/// A gzip-compressed module (what dfx and icp-cli install, and the only way to install a module over the 2 MiB
+/// ingress limit in one message) is decompressed first, up to [`MAX_WASM_MODULE_BYTES`]; the module hash is of
+/// the bytes as installed, as on the IC.
+pub fn prepare(engine: &Engine, installed: &[u8]) -> Result<PreparedModule, PrepareError> {
+    let decompressed;
+    let wasm = if installed.starts_with(&[0x1f, 0x8b]) {
+        decompressed = gunzip(installed)?;
+        &decompressed[..]
+    } else {
+        installed
+    };
     let invalid = |e: wasmparser::BinaryReaderError| PrepareError::Invalid(e.to_string());
     let mut types: Vec<wasmparser::FuncType> = Vec::new();
     let mut mutable_globals: Vec<u32> = Vec::new();
@@ -431,7 +456,7 @@ pub fn prepare(engine: &Engine, wasm: &[u8]) -> Result<PreparedModule, PrepareEr
     let has = |n: &str| func_exports.iter().any(|e| e == n);
     Ok(PreparedModule {
         module,
-        module_hash: sha256(wasm),
+        module_hash: sha256(installed),
         exports_global_timer: has("canister_global_timer"),
         exports_heartbeat: has("canister_heartbeat"),
         exports_inspect_message: has("canister_inspect_message"),
@@ -685,6 +710,20 @@ impl CanisterInstance {
 
     pub fn memory_bytes(&self) -> u64 {
         self.memory.map(|m| m.data(&self.store).len() as u64).unwrap_or(0)
+    }
+
+    /// Digests of the persistent state: (stable memory, heap: linear memory, mutable globals and the system state
+    /// a message can change: global timer, certified data, cycles).
+    pub fn state_digest(&self) -> ([u8; 32], [u8; 32]) {
+        let mut heap = self.memory.map(|m| m.data(&self.store).to_vec()).unwrap_or_default();
+        for g in &self.globals {
+            heap.extend_from_slice(format!("{:?}", g.get(&self.store)).as_bytes());
+        }
+        let sys = &self.store.data().sys;
+        heap.extend_from_slice(&sys.global_timer.to_le_bytes());
+        heap.extend_from_slice(&sys.certified_data);
+        heap.extend_from_slice(&sys.cycles.to_le_bytes());
+        (self.store.data().stable.digest(), sha256(&heap))
     }
 
     pub fn has_export(&self, name: &str) -> bool {

@@ -57,6 +57,13 @@ pub use replica::{InstallMode, Limits, MethodStats, Reject, TimeMode, reject_cod
 /// The ICP ledger's canister id, which the built-in ledger takes by default.
 pub const DEFAULT_LEDGER_ID: &str = "ryjl3-tyaaa-aaaaa-aaaba-cai";
 
+/// SHA-256 digests of a canister's persistent state ([`Devnet::state_digest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateDigest {
+    pub stable: [u8; 32],
+    pub heap: [u8; 32],
+}
+
 /// How to start a devnet.
 #[derive(Clone, Debug)]
 pub struct DevnetConfig {
@@ -326,6 +333,25 @@ impl Devnet {
     /// Stable memory size in 64 KiB pages and linear memory size in bytes.
     pub fn memory_sizes(&self, canister: Principal) -> Option<(u64, u64)> {
         self.lock().memory_sizes(&canister)
+    }
+
+    /// Digests of the canister's whole persistent state, to check that a message changed nothing: `stable` covers
+    /// stable memory (size and content), `heap` the linear memory, mutable globals, global timer, certified data
+    /// and cycles. A trapped message must leave both as they were; a message that replies (even with an error
+    /// value) may change the heap (allocator state), so compare `stable` for canisters that keep their state in
+    /// stable memory.
+    pub fn state_digest(&self, canister: Principal) -> Option<StateDigest> {
+        self.lock().state_digest(&canister).map(|(stable, heap)| StateDigest { stable, heap })
+    }
+
+    /// Replaces the resource limits (instructions per message kind, message sizes) from the next message on.
+    pub fn set_limits(&self, limits: Limits) {
+        self.lock().limits = limits;
+    }
+
+    /// The resource limits in force.
+    pub fn limits(&self) -> Limits {
+        self.lock().limits.clone()
     }
 
     /// sha256 of the installed module.

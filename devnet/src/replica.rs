@@ -350,6 +350,11 @@ impl Replica {
         Some((code.host().stable.size(), code.memory_bytes()))
     }
 
+    /// Digests of a canister's stable memory and of its heap state (see `CanisterInstance::state_digest`).
+    pub fn state_digest(&self, id: &Principal) -> Option<([u8; 32], [u8; 32])> {
+        Some(self.canisters.get(id)?.code.as_ref()?.state_digest())
+    }
+
     /// Whether `id` is a canister (wasm or built-in) of this devnet.
     pub fn exists(&self, id: &Principal) -> bool {
         *id == self.ledger_id || self.canisters.contains_key(id)

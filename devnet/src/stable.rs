@@ -111,6 +111,19 @@ impl StableMemory {
         Ok(())
     }
 
+    /// SHA-256 of the size and the whole content (pages never written count as zeros), for "nothing changed"
+    /// checks.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let zero = [0u8; PAGE as usize];
+        let mut h = Sha256::new();
+        h.update(self.size.to_le_bytes());
+        for idx in 0..self.size {
+            h.update(self.pages.get(&idx).map_or(&zero[..], |p| &p[..]));
+        }
+        h.finalize().into()
+    }
+
     /// Bytes actually allocated (pages written at least once).
     pub fn resident_bytes(&self) -> u64 {
         self.pages.len() as u64 * PAGE
