@@ -914,3 +914,40 @@ async fn gzipped_verifier_installs_and_upgrades_through_the_management_canister(
     assert_eq!((u.owner, u.size, u.received), (me, 3, 0));
     assert_eq!(devnet.instruction_counts(id)["post_upgrade"].calls, 1);
 }
+
+/// Registering the 1.3 MB MiniLM guest: the heaviest call the canister has (hash, validate, derive the program
+/// commitment) must fit the 40B instruction limit of one update (about 10 s; the figure printed with
+/// `--nocapture` is in docs/benchmarks.md).
+#[test]
+fn minilm_registration_fits_one_update() {
+    let devnet = Devnet::start(DevnetConfig { bind: None, ..DevnetConfig::default() }).expect("devnet starts");
+    let operator = Principal::from_slice(&[7; 29]);
+    let id = devnet
+        .install_canister(VERIFIER_WASM, Encode!(&config(devnet.ledger_id(), 10_000)).unwrap(), vec![operator])
+        .unwrap();
+    let call = |method: &str, arg: Vec<u8>| devnet.update_call(operator, id, method, arg).unwrap();
+    let wasm = opml_guests::MINILM;
+    let out = call("begin_upload", Encode!(&BeginUpload { wasm_sha3: sha3(wasm), size: wasm.len() as u64 }).unwrap());
+    let upload = Decode!(&out, CResult<Id>).unwrap().unwrap();
+    let mut offset = 0u64;
+    for part in wasm.chunks(1 << 20) {
+        let out = call("upload_chunk", Encode!(&UploadChunk { upload, offset, bytes: part.to_vec() }).unwrap());
+        offset = Decode!(&out, CResult<u64>).unwrap().unwrap();
+    }
+    let started = std::time::Instant::now();
+    let out = call("finish_upload", Encode!(&upload).unwrap());
+    let program = Decode!(&out, CResult<Hash>).unwrap().unwrap();
+    let counts = devnet.instruction_counts(id);
+    let n = counts["finish_upload"].last_instructions;
+    eprintln!(
+        "finish_upload of MiniLM ({} bytes): {n} instructions ({:.1} s on the devnet); upload_chunk (1 MiB): {}",
+        wasm.len(),
+        started.elapsed().as_secs_f64(),
+        counts["upload_chunk"].max_instructions
+    );
+    let agents = opml_bisect::vm::VmVerifier::new()
+        .register_guest(&GuestProgram::new(wasm).unwrap(), opml_vm::Limits::default())
+        .unwrap();
+    assert_eq!(program, agents);
+    assert!(n < devnet.limits().update_instructions);
+}
