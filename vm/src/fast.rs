@@ -106,7 +106,10 @@ fn trap_code(e: &wasmi::Error) -> Option<TrapCode> {
         W::IntegerDivisionByZero => TrapCode::IntegerDivideByZero,
         W::IntegerOverflow => TrapCode::IntegerOverflow,
         W::BadConversionToInteger => TrapCode::InvalidConversionToInteger,
-        W::StackOverflow => TrapCode::CallStackExhausted,
+        // Not a trap of the program: metered guests (crate::meter) trap before the engine's own stack limits,
+        // which `engine_config` sets above what metered frames can use. Reaching them means the fast engine
+        // cannot reproduce the canonical semantics here, which must be an error, never a claimed result.
+        W::StackOverflow => return None,
         W::BadSignature => TrapCode::IndirectCallTypeMismatch,
         _ => return None,
     })
@@ -207,6 +210,11 @@ pub fn engine_config() -> Config {
         .wasm_extended_const(false)
         .wasm_custom_page_sizes(false)
         .wasm_wide_arithmetic(false);
+    // Above anything a metered guest reaches (crate::meter): at most METER_LIMIT / MIN_FRAME_COST metered
+    // frames (plus the entry wrapper), holding at most METER_LIMIT stepper slots; wasmi needs up to two of its
+    // slots per stepper slot (a v128 takes two) plus a few per frame.
+    let frames = (crate::meter::METER_LIMIT / crate::meter::MIN_FRAME_COST) as usize;
+    c.set_max_recursion_depth(2 * frames).set_max_stack_height(4 * crate::meter::METER_LIMIT as usize + 64 * frames);
     c
 }
 

@@ -7,8 +7,10 @@
 //! when called. Guests may not import memories, tables or globals, have a start function, or
 //! mutate tables or segments (`table.set/grow/fill/copy/init`, `elem.drop`, `memory.init`,
 //! `data.drop`): the fast engine cannot observe tables or drop flags, so they must stay constant.
-//! At load every non-exported global gets an export `__opml_global_<index>`, so the fast engine can
-//! read all globals at segment boundaries; the rewritten module is the program (what is committed).
+//! At load the module gets stack metering ([`crate::meter`]: running out of stack is the trap
+//! `Unreachable` raised by the guest's own code, at the same instruction in both engines), and every
+//! non-exported global gets an export `__opml_global_<index>`, so the fast engine can read all globals
+//! at segment boundaries; the rewritten module is the program (what is committed and proven).
 
 use std::sync::Arc;
 
@@ -59,6 +61,25 @@ fn profile(msg: impl Into<String>) -> GuestError {
 impl GuestProgram {
     /// Validates `wasm` as a guest and prepares it (global exports added).
     pub fn new(wasm: &[u8]) -> Result<Self, GuestError> {
+        let user = Module::new(wasm)?;
+        for imp in user.imports() {
+            if !matches!(imp.ty, ExternType::Func(_)) {
+                return Err(profile(format!("import {}.{} is not a function", imp.module, imp.name)));
+            }
+        }
+        let entry = match user.exports().find(|(n, _)| *n == "opml_step") {
+            Some((_, ExternKind::Func(f))) => {
+                let t = user.func_type(f).ok_or_else(|| profile("bad opml_step"))?;
+                if !t.params.is_empty() || t.results != [ValType::I32] {
+                    return Err(profile("`opml_step` must have type [] -> [i32]"));
+                }
+                f
+            }
+            _ => return Err(profile("missing export `opml_step`")),
+        };
+        // Stack metering (see `crate::meter`): the metered module is the program.
+        let metered = crate::meter::instrument(wasm, &user, entry)?;
+        let wasm = &metered[..];
         let original = Module::new(wasm)?;
         let n_globals = original.globals.len() as u32;
         let exported: Vec<u32> = original

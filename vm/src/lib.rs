@@ -37,6 +37,8 @@ pub mod machine;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "std")]
+pub mod meter;
+#[cfg(feature = "std")]
 pub mod module;
 pub mod num;
 pub mod program;
