@@ -101,6 +101,11 @@ pub enum Lie {
     /// its commitment at the task's true `R_0` so the claim passes submission: a wrong output (a wrong embedding)
     /// with a consistent-looking trace.
     OtherInput(String),
+    /// Runs the task honestly, then corrupts one activation (an f32 the last segment reads) in the state at the
+    /// boundary before the last segment and finishes from there: a wrong output whose trace agrees with the
+    /// truth up to that boundary, so the bisection has to find the corrupted segment and its last instruction.
+    /// Needs at least two segments (MiniLM; not digits).
+    CorruptState,
 }
 
 /// One execution as a party believes it: a real trace, with `R_0` optionally replaced by the task's true one (a
@@ -145,6 +150,24 @@ impl Trace for Run {
     }
     fn step_proof(&self, s: u64, j: u64) -> Vec<u8> {
         self.trace.step_proof(s, j).unwrap_or_else(|e| panic!("step_proof({s}, {j}): {e}")).encode()
+    }
+}
+
+/// A `Trace` behind a reference to an unsized one (the game's functions take sized traces).
+struct Dyn<'a, T: ?Sized>(&'a T);
+
+impl<T: Trace + ?Sized> Trace for Dyn<'_, T> {
+    fn boundary_root(&self, i: u64) -> Hash {
+        self.0.boundary_root(i)
+    }
+    fn step_count(&self, s: u64) -> u64 {
+        self.0.step_count(s)
+    }
+    fn step_root(&self, s: u64, j: u64) -> Hash {
+        self.0.step_root(s, j)
+    }
+    fn step_proof(&self, s: u64, j: u64) -> Vec<u8> {
+        self.0.step_proof(s, j)
     }
 }
 
@@ -252,7 +275,7 @@ fn outcome_text(d: &Dispute) -> String {
 }
 
 /// Plays the move of `role` in dispute `id` of `state`, if it is `role`'s turn. Returns whether a move was made.
-async fn move_once<C: Chain, T: Trace>(
+async fn move_once<C: Chain, T: Trace + ?Sized>(
     chain: &C,
     claim: Id,
     id: u32,
@@ -267,8 +290,8 @@ async fn move_once<C: Chain, T: Trace>(
         return Ok(false);
     }
     let mv = guarded(|| match (role, tree) {
-        (Role::Worker, Some(tree)) => agent::worker_move(d, &state.config, trace, tree),
-        (Role::Challenger, _) => agent::challenger_move(d, &state.config, trace),
+        (Role::Worker, Some(tree)) => agent::worker_move(d, &state.config, &Dyn(trace), tree),
+        (Role::Challenger, _) => agent::challenger_move(d, &state.config, &Dyn(trace)),
         (Role::Worker, None) => None,
     })?;
     let Some(mv) = mv else { return Ok(false) };
@@ -282,7 +305,7 @@ async fn move_once<C: Chain, T: Trace>(
 }
 
 struct Defended {
-    run: Arc<Run>,
+    run: Arc<dyn Trace + Send + Sync>,
     tree: MerkleTree,
     finalized: bool,
     resolved: BTreeMap<u32, String>,
@@ -325,30 +348,40 @@ impl<C: Chain> Worker<C> {
             return Err(AgentError::TaskNotOpen { task, status: format!("{:?}", t.status) });
         }
         let start = std::time::Instant::now();
-        let run = match &self.lie {
-            None => Run::new(&self.program, input)?,
-            Some(Lie::OtherInput(other)) => {
-                let other = TaskInput::new(input.model, other).map_err(AgentError::Run)?;
-                let mut run = Run::new(&self.program, &other)?;
-                run.r0 = Some(self.program.initial_root(&input.root())?);
-                run
+        let (run, output, segments, opening): (Arc<dyn Trace + Send + Sync>, Vec<u8>, u64, Vec<u8>) = match &self.lie {
+            None | Some(Lie::OtherInput(_)) => {
+                let run = match &self.lie {
+                    Some(Lie::OtherInput(other)) => {
+                        let other = TaskInput::new(input.model, other).map_err(AgentError::Run)?;
+                        let mut run = Run::new(&self.program, &other)?;
+                        run.r0 = Some(self.program.initial_root(&input.root())?);
+                        run
+                    }
+                    _ => Run::new(&self.program, input)?,
+                };
+                let opening = run.trace.final_opening().map_err(|e| AgentError::Run(e.to_string()))?;
+                let (output, segments) = (run.output().to_vec(), run.trace.segments());
+                (Arc::new(run), output, segments, opening)
+            }
+            Some(Lie::CorruptState) => {
+                let run = crate::lie::CorruptRun::new(&self.program, input)?;
+                let (output, segments, opening) = (run.output.clone(), run.segments(), run.final_opening.clone());
+                (Arc::new(run), output, segments, opening)
             }
         };
         (self.log)(&Event::Ran {
             task,
             model: self.program.model.name,
-            segments: run.trace.segments(),
+            segments,
             seconds: start.elapsed().as_secs_f64(),
         });
-        let r = run.trace.run();
-        let opening = run.trace.final_opening().map_err(|e| AgentError::Run(e.to_string()))?;
+        let output_hash = Hash(opml_vm::io::output_commitment(&output));
         let (claim, evidence, tree) =
-            agent::make_claim(&run, self.program.hash, input.root(), Hash(r.output_hash), r.segments(), opening);
-        let output_hash = claim.output_hash;
-        let args = SubmitClaim { task, claim, evidence, output: r.output.clone() };
+            agent::make_claim(&Dyn(&*run), self.program.hash, input.root(), output_hash, segments, opening);
+        let args = SubmitClaim { task, claim, evidence, output };
         let id = self.chain.submit_claim(args).await?;
         (self.log)(&Event::Claimed { task, claim: id, output_hash, lie: self.lie.is_some() });
-        self.claims.insert(id, Defended { run: Arc::new(run), tree, finalized: false, resolved: BTreeMap::new() });
+        self.claims.insert(id, Defended { run, tree, finalized: false, resolved: BTreeMap::new() });
         Ok(id)
     }
 

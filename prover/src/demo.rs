@@ -44,8 +44,11 @@ pub struct DemoOptions {
     pub model: String,
     /// Input of the honest task, and of the task the cheater lies about.
     pub input: Option<String>,
-    /// The other input whose result the cheater claims.
+    /// The other input whose result the cheater claims (the `other-input` lie).
     pub lie_input: Option<String>,
+    /// `corrupt` (an activation corrupted before the last segment; the default for multi-segment models) or
+    /// `other-input` (the result of another input; the default for digits).
+    pub lie: Option<String>,
     /// Bisection arity.
     pub arity: u8,
     /// Print progress.
@@ -54,7 +57,7 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { model: "minilm".into(), input: None, lie_input: None, arity: 8, verbose: true }
+        DemoOptions { model: "minilm".into(), input: None, lie_input: None, lie: None, arity: 8, verbose: true }
     }
 }
 
@@ -75,6 +78,10 @@ pub struct DemoReport {
     pub segment_rounds: u32,
     pub step_rounds: u32,
     pub moves: u32,
+    /// The instruction the one-step proof settled: (segment, step, steps in that segment).
+    pub proved_step: Option<(u64, u64)>,
+    /// Segments of the cheating claim.
+    pub cheat_segments: u64,
     pub dispute_bytes_worker: u64,
     pub dispute_bytes_challenger: u64,
     /// Canister instructions per method (calls, total, max).
@@ -257,10 +264,23 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
 
     // -- 5. the cheat
     let t = Instant::now();
-    say(format!("== 5. cheating worker: claims the result of {lie_text:?} for a task on {input_text:?}"));
+    let lie = match opts.lie.as_deref() {
+        Some("corrupt") => Lie::CorruptState,
+        Some("other-input") => Lie::OtherInput(lie_text.clone()),
+        None if model.name == "digits" => Lie::OtherInput(lie_text.clone()),
+        None => Lie::CorruptState,
+        Some(other) => return Err(format!("unknown lie `{other}` (corrupt, other-input)")),
+    };
+    match &lie {
+        Lie::OtherInput(t) => {
+            say(format!("== 5. cheating worker: claims the result of {t:?} for a task on {input_text:?}"))
+        }
+        Lie::CorruptState => say(format!(
+            "== 5. cheating worker: runs {input_text:?} but corrupts one activation before the last segment"
+        )),
+    }
     let cheat_task = requester.chain.post_task(spec).await.map_err(|e| e.to_string())?;
-    let mut liar =
-        Worker::new(cheater.chain, program.clone(), Some(Lie::OtherInput(lie_text.clone())), log_for("cheater"));
+    let mut liar = Worker::new(cheater.chain, program.clone(), Some(lie), log_for("cheater"));
     let cheat_claim = liar.serve(cheat_task, &input).await.map_err(|e| e.to_string())?;
     let out = liar.chain.get_claim(cheat_claim).await.map_err(|e| e.to_string())?.output;
     say(format!("   claimed output: {}", model::describe_output(model, &out)));
@@ -284,6 +304,10 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     report.cheat_task = cheat_task;
     report.cheat_claim = cheat_claim;
     report.segment_rounds = ds.segment_rounds;
+    if let opml_bisect::Phase::ProveStep { segment, step, .. } = ds.phase {
+        report.proved_step = Some((segment, step));
+    }
+    report.cheat_segments = state.claim.segments;
     report.step_rounds = ds.step_rounds;
     report.moves = dispute.seq as u32;
     report.outcome = format!("{:?}", dispute.resolution.as_ref().map(|r| &r.outcome));
@@ -349,6 +373,9 @@ pub fn print_summary(r: &DemoReport) {
         "   dispute: {} segment rounds + {} step rounds, {} moves; bytes posted: worker {} B, challenger {} B",
         r.segment_rounds, r.step_rounds, r.moves, r.dispute_bytes_worker, r.dispute_bytes_challenger
     );
+    if let Some((segment, step)) = r.proved_step {
+        println!("   settled by the one-step proof of step {step} of segment {segment} (of {})", r.cheat_segments);
+    }
     println!(
         "   canister: dispute {} instructions (open_dispute + play), ~{} cycles (13-node pricing, incl. ingress)",
         r.dispute_instructions, r.dispute_cycles
@@ -383,6 +410,7 @@ pub fn report_json(r: &DemoReport) -> serde_json::Value {
         "segment_rounds": r.segment_rounds,
         "step_rounds": r.step_rounds,
         "moves": r.moves,
+        "proved_step": r.proved_step,
         "bytes_worker": r.dispute_bytes_worker,
         "bytes_challenger": r.dispute_bytes_challenger,
         "dispute_instructions": r.dispute_instructions,

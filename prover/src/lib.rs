@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod chain;
 pub mod demo;
+pub mod lie;
 pub mod local;
 pub mod model;
 pub mod status;

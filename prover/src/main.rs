@@ -68,7 +68,11 @@ enum Command {
         /// The task's input (default: a fixed sentence / held-out image 3).
         #[arg(long)]
         input: Option<String>,
-        /// The input whose result the cheater claims instead.
+        /// How the cheater lies: `corrupt` (corrupts one activation before the last segment; default for
+        /// minilm) or `other-input` (claims the result of another input; default for digits).
+        #[arg(long)]
+        lie: Option<String>,
+        /// The input whose result an `other-input` cheater claims.
         #[arg(long)]
         lie_input: Option<String>,
         /// Bisection arity k (2..=16).
@@ -152,6 +156,9 @@ enum Command {
         /// Dishonest worker (for demos): claim the result of this other input instead.
         #[arg(long)]
         lie_input: Option<String>,
+        /// Dishonest worker (for demos): corrupt one activation before the last segment.
+        #[arg(long, conflicts_with = "lie_input")]
+        corrupt: bool,
         /// Exit once every claim it made is final or invalidated.
         #[arg(long)]
         exit_when_settled: bool,
@@ -282,12 +289,12 @@ async fn run(cli: Cli) -> Res {
     let json = cli.json;
     match cli.command {
         Command::Run { model, input, stepper } => opml_prover::local::run(&model, &input, stepper, json)?,
-        Command::Demo { model, input, lie_input, arity } => {
+        Command::Demo { model, input, lie, lie_input, arity } => {
             if !(2..=16).contains(&arity) {
                 return Err(Fail(2, format!("--arity must be in 2..=16 (got {arity})")));
             }
             model::find(&model)?;
-            let report = demo::run(demo::DemoOptions { model, input, lie_input, arity, verbose: !json }).await?;
+            let report = demo::run(demo::DemoOptions { model, input, lie, lie_input, arity, verbose: !json }).await?;
             if json {
                 println!("{}", demo::report_json(&report));
             }
@@ -391,12 +398,12 @@ async fn run(cli: Cli) -> Res {
                 println!("{}: canister balance {b}, ledger balance {l}", c.principal());
             }
         }
-        Command::Worker { net, model, input, task, lie_input, exit_when_settled, poll_ms } => {
+        Command::Worker { net, model, input, task, lie_input, corrupt, exit_when_settled, poll_ms } => {
             let m = model::find(&model)?;
             let input = TaskInput::new(m, &input)?;
             let program = Arc::new(ModelProgram::new(m)?);
             let c = connect(&net).await?;
-            let lie = lie_input.map(Lie::OtherInput);
+            let lie = if corrupt { Some(Lie::CorruptState) } else { lie_input.map(Lie::OtherInput) };
             let mut w = Worker::new(c, program.clone(), lie, printer(json));
             let mut served = std::collections::BTreeSet::new();
             loop {

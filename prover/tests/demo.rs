@@ -13,6 +13,7 @@ async fn digits_demo_slashes_the_cheater() {
     assert_eq!(r.cheat_task_status, "Open", "the task reopens after the lie");
     // digits is one segment: no segment round; its ~62k steps need ceil(log8) = 6 rounds at most.
     assert_eq!(r.segment_rounds, 0);
+    assert_eq!(r.proved_step, Some((0, 0)), "another input differs from the first step on");
     assert!((1..=6).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
     // commit + (post, choose) per round + the proof.
     assert_eq!(r.moves, 1 + 2 * r.step_rounds + 1);
@@ -77,9 +78,14 @@ async fn minilm_demo_catches_a_wrong_embedding() {
     let r = demo::run(DemoOptions { model: "minilm".into(), verbose: false, ..Default::default() }).await.unwrap();
     assert!(r.honest_status.starts_with("Final"), "{}", r.honest_status);
     assert!(r.cheat_claim_invalidated && r.challenger_won_by_proof, "{}", r.outcome);
-    // 8 segments at k = 8: one segment round; then ~80M steps of the embeddings segment: 9 step rounds.
+    // The cheater corrupted the state before the last segment: 8 segments at k = 8 need one segment round to
+    // find the last encoder layer (segment 6), then its ~31M steps need 9 step rounds down to its last step.
+    assert_eq!(r.cheat_segments, 8);
     assert_eq!(r.segment_rounds, 1);
-    assert!((5..=9).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
+    assert!((8..=9).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
+    let (segment, step) = r.proved_step.expect("settled by a proof");
+    assert_eq!(segment, 6);
+    assert!(step > 30_000_000, "the corrupted step is the segment's last ({step})");
     let burn = STAKE * u64::from(BURN_BPS) / 10_000;
     let after: Vec<u64> = r.balances.iter().map(|b| b.2).collect();
     assert_eq!(after, [DEPOSIT - 2 * REWARD, DEPOSIT + REWARD, DEPOSIT - STAKE, DEPOSIT + STAKE - burn]);
