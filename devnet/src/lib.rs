@@ -19,8 +19,9 @@
 //! ```
 //!
 //! **Semantics** (see `exec` and `replica`): messages run one at a time to completion; an update that traps changes
-//! nothing; instruction limits (40B update, 5B query, 300B install) and size limits (2 MiB ingress and reply)
-//! are enforced; install, reinstall and upgrade (stable memory kept, `pre_upgrade`/`post_upgrade` run);
+//! nothing ([`Devnet::state_digest`] lets a test check that byte for byte); instruction limits (40B update, 5B
+//! query, 300B install) and size limits (2 MiB ingress and reply) are enforced; install, reinstall and upgrade of
+//! plain or gzip-compressed modules (stable memory kept, `pre_upgrade`/`post_upgrade` run);
 //! inter-canister calls with reply/reject/cleanup callbacks; the global timer fires when due.
 //!
 //! **Instruction counts** are wasmi fuel: about one unit per executed wasmi instruction, plus fixed System API
