@@ -274,6 +274,7 @@ fn outcome_text(d: &Dispute) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Plays the move of `role` in dispute `id` of `state`, if it is `role`'s turn. Returns whether a move was made.
 async fn move_once<C: Chain, T: Trace + ?Sized>(
     chain: &C,
@@ -396,10 +397,10 @@ impl<C: Chain> Worker<C> {
             for (d, dispute) in state.disputes.iter().enumerate() {
                 let d = d as u32;
                 if !dispute.is_active() {
-                    if !c.resolved.contains_key(&d) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = c.resolved.entry(d) {
                         let text = outcome_text(dispute);
                         (self.log)(&Event::Resolved { claim: id, dispute: d, outcome: text.clone() });
-                        c.resolved.insert(d, text);
+                        e.insert(text);
                     }
                     continue;
                 }

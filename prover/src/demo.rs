@@ -162,7 +162,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
 
     // -- 1. devnet and canister
     let t = Instant::now();
-    say(format!("== 1. devnet: starting the local IC and installing the verifier canister"));
+    say("== 1. devnet: starting the local IC and installing the verifier canister".into());
     let devnet = Devnet::start(DevnetConfig::default()).map_err(|e| e.to_string())?;
     let url = devnet.url().to_string();
     let operator_id = generate_identity()?.0;

@@ -418,10 +418,9 @@ async fn run(cli: Cli) -> Res {
                             && t.spec.program == program.hash
                             && t.spec.input_root == input.root()
                             && served.insert(t.id)
+                            && let Err(e) = w.serve(t.id, &input).await
                         {
-                            if let Err(e) = w.serve(t.id, &input).await {
-                                eprintln!("task {}: {e}", t.id);
-                            }
+                            eprintln!("task {}: {e}", t.id);
                         }
                     }
                     match page.next {
