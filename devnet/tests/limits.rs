@@ -105,3 +105,34 @@ fn instruction_report() {
         println!("| `{k}` | {} | {} | {} |", s.calls, s.mean_instructions(), s.max_instructions);
     }
 }
+
+fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn gzip_compressed_modules() {
+    use sha2::Digest;
+    let devnet = Devnet::start(DevnetConfig { bind: None, ..DevnetConfig::default() }).unwrap();
+    let anon = Principal::anonymous();
+    let arg = Encode!(&None::<Principal>).unwrap();
+    let gz = gzip(COUNTER_WASM, 9);
+    let id = devnet.install_canister(&gz, arg.clone(), vec![]).unwrap();
+    let hash: [u8; 32] = sha2::Sha256::digest(&gz).into();
+    assert_eq!(devnet.module_hash(id), Some(hash), "the hash of the module as installed");
+    let n = Decode!(&devnet.update_call(anon, id, "inc", Encode!().unwrap()).unwrap(), u64).unwrap();
+    assert_eq!(n, 1);
+    // Truncated: refused with the reason, the canister keeps its code and state.
+    let e = devnet.upgrade_canister(id, &gz[..gz.len() / 2], arg.clone()).unwrap_err();
+    assert!(e.message.contains("cannot decompress"), "{e}");
+    assert_eq!(devnet.module_hash(id), Some(hash));
+    let n = Decode!(&devnet.query_call(anon, id, "get", Encode!().unwrap()).unwrap(), u64).unwrap();
+    assert_eq!(n, 1);
+    // A module that expands past the IC's 100 MiB limit is refused without being expanded further.
+    let bomb = gzip(&vec![0u8; (opml_devnet::exec::MAX_WASM_MODULE_BYTES + 1) as usize], 1);
+    let e = devnet.upgrade_canister(id, &bomb, arg).unwrap_err();
+    assert!(e.message.contains("decompresses to more than"), "{e}");
+}
