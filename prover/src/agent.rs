@@ -331,23 +331,16 @@ impl<C: Chain> Worker<C> {
         self.claims.keys().copied().collect()
     }
 
-    /// Runs task `task` on `input` and submits a claim (locking the task's stake). Returns the claim id.
-    pub async fn serve(&mut self, task: Id, input: &TaskInput) -> Result<Id, AgentError> {
-        let t = self.chain.get_task(task).await?;
-        if t.spec.program != self.program.hash {
-            return Err(AgentError::WrongProgram {
-                task,
-                model: self.program.model.name.into(),
-                want: t.spec.program,
-                have: self.program.hash,
-            });
-        }
-        if t.spec.input_root != input.root() {
-            return Err(AgentError::InputMismatch { task, want: t.spec.input_root, have: input.root() });
-        }
-        if t.status != TaskStatus::Open {
-            return Err(AgentError::TaskNotOpen { task, status: format!("{:?}", t.status) });
-        }
+    /// Runs task `task` on `input` (honestly or with its lie) and builds the claim.
+    #[allow(clippy::type_complexity)]
+    fn execute(
+        &self,
+        task: Id,
+        input: &TaskInput,
+    ) -> Result<
+        (Arc<dyn Trace + Send + Sync>, Vec<u8>, opml_bisect::Claim, opml_bisect::ClaimEvidence, MerkleTree),
+        AgentError,
+    > {
         let start = std::time::Instant::now();
         let (run, output, segments, opening): (Arc<dyn Trace + Send + Sync>, Vec<u8>, u64, Vec<u8>) = match &self.lie {
             None | Some(Lie::OtherInput(_)) => {
@@ -379,6 +372,44 @@ impl<C: Chain> Worker<C> {
         let output_hash = Hash(opml_vm::io::output_commitment(&output));
         let (claim, evidence, tree) =
             agent::make_claim(&Dyn(&*run), self.program.hash, input.root(), output_hash, segments, opening);
+        Ok((run, output, claim, evidence, tree))
+    }
+
+    /// Takes over a claim this identity submitted earlier (after a restart): re-runs its task on `input`, checks
+    /// the rebuilt commitment is the one on-chain, and defends it from then on.
+    pub async fn resume(&mut self, claim: Id, input: &TaskInput) -> Result<(), AgentError> {
+        let view = self.chain.get_claim(claim).await?;
+        let (run, _, rebuilt, _, tree) = self.execute(view.task, input)?;
+        if rebuilt.segments_root != view.claim.segments_root {
+            return Err(AgentError::Run(format!(
+                "claim {claim}: re-running task {} does not give the committed trace (other input or lie?)",
+                view.task
+            )));
+        }
+        let settled = !matches!(view.status, ClaimStatus::Pending);
+        self.claims.insert(claim, Defended { run, tree, finalized: settled, resolved: BTreeMap::new() });
+        Ok(())
+    }
+
+    /// Runs task `task` on `input` and submits a claim (locking the task's stake). Returns the claim id.
+    pub async fn serve(&mut self, task: Id, input: &TaskInput) -> Result<Id, AgentError> {
+        let t = self.chain.get_task(task).await?;
+        if t.spec.program != self.program.hash {
+            return Err(AgentError::WrongProgram {
+                task,
+                model: self.program.model.name.into(),
+                want: t.spec.program,
+                have: self.program.hash,
+            });
+        }
+        if t.spec.input_root != input.root() {
+            return Err(AgentError::InputMismatch { task, want: t.spec.input_root, have: input.root() });
+        }
+        if t.status != TaskStatus::Open {
+            return Err(AgentError::TaskNotOpen { task, status: format!("{:?}", t.status) });
+        }
+        let (run, output, claim, evidence, tree) = self.execute(task, input)?;
+        let output_hash = claim.output_hash;
         let args = SubmitClaim { task, claim, evidence, output };
         let id = self.chain.submit_claim(args).await?;
         (self.log)(&Event::Claimed { task, claim: id, output_hash, lie: self.lie.is_some() });

@@ -162,6 +162,10 @@ enum Command {
         /// Exit once every claim it made is final or invalidated.
         #[arg(long)]
         exit_when_settled: bool,
+        /// State file (JSON: the claims it defends). On start, every claim listed there is re-run and defended
+        /// again, so a restarted worker resumes its open disputes.
+        #[arg(long)]
+        state: Option<PathBuf>,
         /// Poll interval in milliseconds.
         #[arg(long, default_value_t = 1000)]
         poll_ms: u64,
@@ -181,6 +185,20 @@ enum Command {
         input: String,
         /// Poll interval in milliseconds.
         #[arg(long, default_value_t = 500)]
+        poll_ms: u64,
+    },
+    /// A challenger daemon: re-executes every new claim on tasks over this model and input, and disputes the
+    /// wrong ones to the end. Runs until Ctrl-C.
+    Watch {
+        #[command(flatten)]
+        net: Net,
+        #[arg(long)]
+        model: String,
+        /// The input whose tasks it watches (claims over other inputs are skipped: inputs are off-chain).
+        #[arg(long)]
+        input: String,
+        /// Poll interval in milliseconds.
+        #[arg(long, default_value_t = 1000)]
         poll_ms: u64,
     },
     /// Human-readable state of a task (its claims and disputes) or, with --claim, of one claim.
@@ -398,7 +416,7 @@ async fn run(cli: Cli) -> Res {
                 println!("{}: canister balance {b}, ledger balance {l}", c.principal());
             }
         }
-        Command::Worker { net, model, input, task, lie_input, corrupt, exit_when_settled, poll_ms } => {
+        Command::Worker { net, model, input, task, lie_input, corrupt, exit_when_settled, state, poll_ms } => {
             let m = model::find(&model)?;
             let input = TaskInput::new(m, &input)?;
             let program = Arc::new(ModelProgram::new(m)?);
@@ -406,6 +424,30 @@ async fn run(cli: Cli) -> Res {
             let lie = if corrupt { Some(Lie::CorruptState) } else { lie_input.map(Lie::OtherInput) };
             let mut w = Worker::new(c, program.clone(), lie, printer(json));
             let mut served = std::collections::BTreeSet::new();
+            if let Some(path) = state.as_ref().filter(|p| p.exists()) {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Fail(1, format!("cannot read the state {}: {e}", path.display())))?;
+                let saved: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Fail(1, format!("{} is not a worker state file: {e}", path.display())))?;
+                let claims =
+                    saved["claims"].as_array().ok_or_else(|| Fail(1, format!("{}: no claims list", path.display())))?;
+                for c in claims {
+                    let id = c.as_u64().ok_or_else(|| Fail(1, format!("{}: bad claim id {c}", path.display())))?;
+                    let view = w.chain.get_claim(id).await?;
+                    served.insert(view.task);
+                    w.resume(id, &input).await?;
+                    println!("resumed claim {id} on task {}", view.task);
+                }
+            }
+            let save = |claims: Vec<u64>| -> Res {
+                if let Some(path) = &state {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, serde_json::json!({ "claims": claims }).to_string())
+                        .and_then(|_| std::fs::rename(&tmp, path))
+                        .map_err(|e| Fail(1, format!("cannot write the state {}: {e}", path.display())))?;
+                }
+                Ok(())
+            };
             loop {
                 // Open tasks for this program and input.
                 let mut start = 0;
@@ -418,9 +460,11 @@ async fn run(cli: Cli) -> Res {
                             && t.spec.program == program.hash
                             && t.spec.input_root == input.root()
                             && served.insert(t.id)
-                            && let Err(e) = w.serve(t.id, &input).await
                         {
-                            eprintln!("task {}: {e}", t.id);
+                            match w.serve(t.id, &input).await {
+                                Ok(_) => save(w.claims())?,
+                                Err(e) => eprintln!("task {}: {e}", t.id),
+                            }
                         }
                     }
                     match page.next {
@@ -456,6 +500,37 @@ async fn run(cli: Cli) -> Res {
                     }
                     println!("claim {claim} on task {task}: invalidated ({r})");
                 }
+            }
+        }
+        Command::Watch { net, model, input, poll_ms } => {
+            let m = model::find(&model)?;
+            let input = TaskInput::new(m, &input)?;
+            let program = Arc::new(ModelProgram::new(m)?);
+            let c = connect(&net).await?;
+            let mut ch = Challenger::new(c, program.clone(), printer(json));
+            let mut seen = std::collections::BTreeSet::new();
+            let mut start = 0;
+            loop {
+                loop {
+                    let page = ch.chain.list_claims(start, 100).await?;
+                    for v in &page.items {
+                        if v.claim.program == program.hash
+                            && v.claim.input_root == input.root()
+                            && matches!(v.status, opml_bisect::ClaimStatus::Pending)
+                            && seen.insert(v.id)
+                            && let Err(e) = ch.check(v.id, &input).await
+                        {
+                            eprintln!("claim {}: {e}", v.id);
+                        }
+                        start = start.max(v.id);
+                    }
+                    match page.next {
+                        Some(n) => start = n,
+                        None => break,
+                    }
+                }
+                ch.poll().await?;
+                tokio::time::sleep(Duration::from_millis(poll_ms)).await;
             }
         }
         Command::Status { net, task, claim } => {

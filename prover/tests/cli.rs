@@ -87,24 +87,29 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     assert!(out.starts_with("task 0 posted"), "{out}");
 
     let e = env(&cheat);
-    let worker = Command::new(BIN)
-        .args([
-            "worker",
-            "--model",
-            "digits",
-            "--input",
-            "heldout:3",
-            "--lie-input",
-            "heldout:4",
-            "--exit-when-settled",
-            "--poll-ms",
-            "100",
-        ])
-        .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut worker = Kill(worker);
+    let state = dir.join("worker-state.json");
+    let spawn_worker = || {
+        Command::new(BIN)
+            .args([
+                "worker",
+                "--model",
+                "digits",
+                "--input",
+                "heldout:3",
+                "--lie-input",
+                "heldout:4",
+                "--exit-when-settled",
+                "--poll-ms",
+                "100",
+                "--state",
+                state.to_str().unwrap(),
+            ])
+            .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let worker = Kill(spawn_worker());
 
     // Wait for the claim, then challenge it.
     let start = Instant::now();
@@ -115,13 +120,37 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
         assert!(start.elapsed() < Duration::from_secs(120), "no claim appeared");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = as_(&chal, &["challenge", "0", "--model", "digits", "--input", "heldout:3", "--poll-ms", "100"]);
+    // The worker stops (a crash) right after claiming; the challenger opens the dispute; the worker restarts from
+    // its state file, re-runs the task and defends the claim it made before.
+    drop(worker);
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\"claims\":[0]"));
+    let e = env(&chal);
+    let challenge = Command::new(BIN)
+        .args(["challenge", "0", "--model", "digits", "--input", "heldout:3", "--poll-ms", "100"])
+        .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !as_(&chal, &["status", "0"]).contains("dispute 0") {
+        assert!(start.elapsed() < Duration::from_secs(120), "no dispute opened");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut worker = Kill(spawn_worker());
+    let out = challenge.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.contains("wrong result"), "{out}");
     assert!(out.contains("claim 0 on task 0: invalidated (ChallengerWon(StepProof))"), "{out}");
 
-    // The cheating worker saw its claim settle and exited cleanly.
+    // The restarted worker resumed the claim, played the dispute, saw its claim settle and exited cleanly.
     let status = worker.0.wait().unwrap();
     assert!(status.success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut worker.0.stdout.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("resumed claim 0 on task 0"), "{log}");
+    assert!(log.contains("posted"), "the restarted worker made the moves: {log}");
+    assert!(log.contains("resolved: ChallengerWon(StepProof)"), "{log}");
     let status = as_(&chal, &["status", "0"]);
     assert!(status.contains("task 0: Open"), "{status}");
     assert!(status.contains("Invalidated"), "{status}");
