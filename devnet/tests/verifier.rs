@@ -955,3 +955,56 @@ async fn minilm_registration_fits_one_update() {
     assert_eq!(program, agents);
     assert!(n < devnet.limits().update_instructions);
 }
+
+/// Calls that fail at once with a typed error (unknown ids, bad sizes) change nothing, and what they cost is the
+/// Candid floor of the interface: decoding the argument and encoding a `Result<_, CanisterError>` reply, whose type
+/// table (the whole error enum) goes out with every reply. Printed with `--nocapture` for docs/benchmarks.md.
+#[test]
+fn typed_errors_change_nothing_and_show_the_interface_floor() {
+    let devnet = Devnet::start(DevnetConfig { bind: None, ..DevnetConfig::default() }).expect("devnet starts");
+    let op = Principal::from_slice(&[7; 29]);
+    let id = devnet
+        .install_canister(VERIFIER_WASM, Encode!(&config(devnet.ledger_id(), 10_000)).unwrap(), vec![op])
+        .unwrap();
+    let r =
+        devnet.update_call(op, id, "begin_upload", Encode!(&BeginUpload { wasm_sha3: sha3(b"abc"), size: 3 }).unwrap());
+    assert_eq!(Decode!(&r.unwrap(), CResult<Id>).unwrap(), Ok(0));
+    let mut report = Vec::new();
+    let mut check = |method: &str, arg: Vec<u8>, query: bool, expect: CanisterError| {
+        let before = devnet.state_digest(id).unwrap();
+        let out = if query { devnet.query_call(op, id, method, arg) } else { devnet.update_call(op, id, method, arg) };
+        // The reply types differ only in their `Ok` side: try each shape these methods have.
+        let out = out.unwrap_or_else(|e| panic!("{method}: {e}"));
+        let err = Decode!(&out, CResult<Id>)
+            .map(|r| r.err())
+            .or_else(|_| Decode!(&out, CResult<()>).map(|r| r.err()))
+            .or_else(|_| Decode!(&out, CResult<Upload>).map(|r| r.err()))
+            .or_else(|_| Decode!(&out, CResult<ClaimState>).map(|r| r.err()))
+            .unwrap_or_else(|e| panic!("{method}: undecodable reply: {e}"));
+        assert_eq!(err, Some(expect), "{method}");
+        assert_eq!(devnet.state_digest(id).unwrap().stable, before.stable, "{method} changed stable memory");
+        let key = if query { format!("{method} (query)") } else { method.to_string() };
+        report.push((key.clone(), devnet.instruction_counts(id)[&key].last_instructions));
+    };
+    check(
+        "begin_upload",
+        Encode!(&BeginUpload { wasm_sha3: sha3(b""), size: 0 }).unwrap(),
+        false,
+        CanisterError::ProgramSize { size: 0, max: 4 << 20 },
+    );
+    check("finalize", Encode!(&9u64).unwrap(), false, CanisterError::UnknownClaim { claim: 9 });
+    check("timeout", Encode!(&9u64, &0u32).unwrap(), false, CanisterError::UnknownClaim { claim: 9 });
+    let play = PlayArgs { claim: 9, dispute: 0, seq: 0, mv: Move::Choose { index: 0 } };
+    check("play", Encode!(&play).unwrap(), false, CanisterError::UnknownClaim { claim: 9 });
+    check("get_upload", Encode!(&9u64).unwrap(), true, CanisterError::UnknownUpload { upload: 9 });
+    check("get_claim_state", Encode!(&9u64).unwrap(), true, CanisterError::UnknownClaim { claim: 9 });
+    for (method, n) in &report {
+        eprintln!("typed error from `{method}`: {n} instructions");
+    }
+    let balance_of = devnet.query_call(op, id, "balance_of", Encode!(&op).unwrap()).unwrap();
+    assert_eq!(Decode!(&balance_of, u64).unwrap(), 0);
+    eprintln!(
+        "`balance_of (query)` (a u64 reply): {} instructions",
+        devnet.instruction_counts(id)["balance_of (query)"].last_instructions
+    );
+}
