@@ -326,6 +326,11 @@ impl<C: Chain> Worker<C> {
         Worker { chain, program, lie, claims: BTreeMap::new(), log }
     }
 
+    /// The program hash of the model it serves.
+    pub fn program_hash(&self) -> Hash {
+        self.program.hash
+    }
+
     /// The claims it submitted.
     pub fn claims(&self) -> Vec<Id> {
         self.claims.keys().copied().collect()

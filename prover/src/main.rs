@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use opml_prover::agent::{Challenger, Event, Lie, Log, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{self, Chain, IcChain, Network};
 use opml_prover::{demo, model};
-use opml_verifier_canister::types::{PostTask, TaskStatus};
+use opml_verifier_canister::types::PostTask;
 
 /// Verifiable ML inference for the Internet Computer (optimistic: run off-chain, challenge by bisection,
 /// settle with a one-step proof on-chain).
@@ -147,9 +147,24 @@ enum Command {
         #[arg(long)]
         model: String,
         /// The input of the tasks to serve (inputs are off-chain: a task is served only if its input root is
-        /// this input's).
+        /// this input's, or an input posted through the API's `POST /v1/infer`).
         #[arg(long)]
-        input: String,
+        input: Option<String>,
+        /// Serve the HTTP API here (e.g. 127.0.0.1:8080): POST /v1/infer, GET /v1/tasks/{id}, /healthz, /metrics.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Reward of tasks posted through the API (from this identity's balance).
+        #[arg(long, default_value_t = demo::REWARD)]
+        reward: u64,
+        /// Worker stake of tasks posted through the API.
+        #[arg(long, default_value_t = demo::STAKE)]
+        stake: u64,
+        /// Challenge window of tasks posted through the API, seconds.
+        #[arg(long, default_value_t = 3600)]
+        window_s: u64,
+        /// Dispute clock of tasks posted through the API, seconds.
+        #[arg(long, default_value_t = 3600)]
+        clock_s: u64,
         /// Serve only this task.
         #[arg(long)]
         task: Option<u64>,
@@ -162,8 +177,8 @@ enum Command {
         /// Exit once every claim it made is final or invalidated.
         #[arg(long)]
         exit_when_settled: bool,
-        /// State file (JSON: the claims it defends). On start, every claim listed there is re-run and defended
-        /// again, so a restarted worker resumes its open disputes.
+        /// State file (JSON: the claims it defends and their inputs). On start, every claim listed there is
+        /// re-run and defended again, so a restarted worker resumes its open disputes.
         #[arg(long)]
         state: Option<PathBuf>,
         /// Poll interval in milliseconds.
@@ -416,68 +431,49 @@ async fn run(cli: Cli) -> Res {
                 println!("{}: canister balance {b}, ledger balance {l}", c.principal());
             }
         }
-        Command::Worker { net, model, input, task, lie_input, corrupt, exit_when_settled, state, poll_ms } => {
+        Command::Worker {
+            net,
+            model,
+            input,
+            task,
+            lie_input,
+            corrupt,
+            exit_when_settled,
+            state,
+            poll_ms,
+            listen,
+            reward,
+            stake,
+            window_s,
+            clock_s,
+        } => {
             let m = model::find(&model)?;
-            let input = TaskInput::new(m, &input)?;
+            if input.is_none() && listen.is_none() {
+                return Err(Fail(
+                    2,
+                    "give --input (the tasks to serve) and/or --listen (tasks posted through the API)".into(),
+                ));
+            }
+            if let Some(i) = &input {
+                TaskInput::new(m, i)?;
+            }
             let program = Arc::new(ModelProgram::new(m)?);
             let c = connect(&net).await?;
             let lie = if corrupt { Some(Lie::CorruptState) } else { lie_input.map(Lie::OtherInput) };
-            let mut w = Worker::new(c, program.clone(), lie, printer(json));
-            let mut served = std::collections::BTreeSet::new();
-            if let Some(path) = state.as_ref().filter(|p| p.exists()) {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Fail(1, format!("cannot read the state {}: {e}", path.display())))?;
-                let saved: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| Fail(1, format!("{} is not a worker state file: {e}", path.display())))?;
-                let claims =
-                    saved["claims"].as_array().ok_or_else(|| Fail(1, format!("{}: no claims list", path.display())))?;
-                for c in claims {
-                    let id = c.as_u64().ok_or_else(|| Fail(1, format!("{}: bad claim id {c}", path.display())))?;
-                    let view = w.chain.get_claim(id).await?;
-                    served.insert(view.task);
-                    w.resume(id, &input).await?;
-                    println!("resumed claim {id} on task {}", view.task);
-                }
-            }
-            let save = |claims: Vec<u64>| -> Res {
-                if let Some(path) = &state {
-                    let tmp = path.with_extension("tmp");
-                    std::fs::write(&tmp, serde_json::json!({ "claims": claims }).to_string())
-                        .and_then(|_| std::fs::rename(&tmp, path))
-                        .map_err(|e| Fail(1, format!("cannot write the state {}: {e}", path.display())))?;
-                }
-                Ok(())
+            let metrics = Arc::new(opml_prover::daemon::Metrics::default());
+            let w = Worker::new(c, program, lie, metrics.counting(printer(json)));
+            let opts = opml_prover::daemon::DaemonOptions {
+                task,
+                exit_when_settled,
+                state,
+                poll: Duration::from_millis(poll_ms),
+                listen,
+                reward,
+                stake,
+                window_ns: window_s.saturating_mul(1_000_000_000),
+                clock_ns: clock_s.saturating_mul(1_000_000_000),
             };
-            loop {
-                // Open tasks for this program and input.
-                let mut start = 0;
-                loop {
-                    let page = w.chain.list_tasks(start, 100).await?;
-                    for t in &page.items {
-                        let wanted = task.is_none_or(|id| id == t.id);
-                        if wanted
-                            && t.status == TaskStatus::Open
-                            && t.spec.program == program.hash
-                            && t.spec.input_root == input.root()
-                            && served.insert(t.id)
-                        {
-                            match w.serve(t.id, &input).await {
-                                Ok(_) => save(w.claims())?,
-                                Err(e) => eprintln!("task {}: {e}", t.id),
-                            }
-                        }
-                    }
-                    match page.next {
-                        Some(n) => start = n,
-                        None => break,
-                    }
-                }
-                w.poll().await?;
-                if exit_when_settled && !w.claims().is_empty() && w.settled() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(poll_ms)).await;
-            }
+            opml_prover::daemon::run(w, m, input, opts, metrics).await?;
         }
         Command::Challenge { net, task, model, input, poll_ms } => {
             let m = model::find(&model)?;

@@ -39,6 +39,23 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, principal)
 }
 
+/// A minimal HTTP/1.1 request (Connection: close); returns status and body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
 #[test]
 fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     let dir = std::env::temp_dir().join(format!("opml-cli-{}", std::process::id()));
@@ -123,7 +140,8 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     // The worker stops (a crash) right after claiming; the challenger opens the dispute; the worker restarts from
     // its state file, re-runs the task and defends the claim it made before.
     drop(worker);
-    assert!(std::fs::read_to_string(&state).unwrap().contains("\"claims\":[0]"));
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("\"claim\":0") && saved.contains("heldout:3"), "{saved}");
     let e = env(&chal);
     let challenge = Command::new(BIN)
         .args(["challenge", "0", "--model", "digits", "--input", "heldout:3", "--poll-ms", "100"])
@@ -157,5 +175,45 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     assert!(status.contains("ChallengerWon(StepProof)"), "{status}");
     assert!(as_(&chal, &["balance"]).contains("canister balance 1080000000"));
     assert!(as_(&cheat, &["balance"]).contains("canister balance 900000000"));
+
+    // The worker's HTTP API: an honest worker posts a task through POST /v1/infer and serves it.
+    let (api_id, _) = identity(&dir, "api");
+    as_(&api_id, &["deposit", "--faucet", "1000000000"]);
+    let e = env(&api_id);
+    let mut api_worker = Command::new(BIN)
+        .args(["worker", "--model", "digits", "--listen", "127.0.0.1:0", "--poll-ms", "100"])
+        .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(api_worker.stdout.take().unwrap());
+    let _api_worker = Kill(api_worker);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("worker API listening on http://").expect(&line).to_string();
+    assert_eq!(http(&addr, "GET", "/healthz", ""), (200, "ok".to_string()));
+    let (code, body) = http(&addr, "POST", "/v1/infer", r#"{"input":"heldout:7"}"#);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let task = v["task"].as_u64().unwrap();
+    assert_eq!(task, 1);
+    let start = Instant::now();
+    let claim = loop {
+        let (code, body) = http(&addr, "GET", &format!("/v1/tasks/{task}"), "");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["claim"].is_object() {
+            break v["claim"].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no claim: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(claim["output"].as_str().unwrap().starts_with("class "), "{claim}");
+    let (_, metrics) = http(&addr, "GET", "/metrics", "");
+    assert!(metrics.contains("opml_claims_total 1"), "{metrics}");
+    assert!(metrics.contains("opml_runs_total 1"), "{metrics}");
+    let (code, body) = http(&addr, "POST", "/v1/infer", r#"{"input":"heldout:99999"}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("held-out set"), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
