@@ -214,7 +214,14 @@ pub async fn run<C: Chain>(
     loop {
         let mut start = 0;
         loop {
-            let page = w.chain.list_tasks(start, 100).await.map_err(|e| e.to_string())?;
+            // A daemon survives a flaky network: log, and try again at the next poll.
+            let page = match w.chain.list_tasks(start, 100).await {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("listing tasks: {e}");
+                    break;
+                }
+            };
             for t in &page.items {
                 if opts.task.is_none_or(|id| id == t.id)
                     && t.status == TaskStatus::Open
@@ -237,7 +244,9 @@ pub async fn run<C: Chain>(
                 None => break,
             }
         }
-        w.poll().await.map_err(|e| e.to_string())?;
+        if let Err(e) = w.poll().await {
+            eprintln!("defending claims: {e}");
+        }
         if opts.exit_when_settled && !w.claims().is_empty() && w.settled() {
             return Ok(());
         }

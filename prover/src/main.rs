@@ -508,7 +508,13 @@ async fn run(cli: Cli) -> Res {
             let mut start = 0;
             loop {
                 loop {
-                    let page = ch.chain.list_claims(start, 100).await?;
+                    let page = match ch.chain.list_claims(start, 100).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("listing claims: {e}");
+                            break;
+                        }
+                    };
                     for v in &page.items {
                         if v.claim.program == program.hash
                             && v.claim.input_root == input.root()
@@ -525,7 +531,9 @@ async fn run(cli: Cli) -> Res {
                         None => break,
                     }
                 }
-                ch.poll().await?;
+                if let Err(e) = ch.poll().await {
+                    eprintln!("playing disputes: {e}");
+                }
                 tokio::time::sleep(Duration::from_millis(poll_ms)).await;
             }
         }
