@@ -24,7 +24,8 @@ mod tests {
                 }
             }
         }
-        for wanted in ["canister_init", "canister_post_upgrade", "canister_update submit_claim", "canister_update play"] {
+        for wanted in ["canister_init", "canister_post_upgrade", "canister_update submit_claim", "canister_update play"]
+        {
             assert!(exports.iter().any(|e| e == wanted), "missing export {wanted:?}; exports: {exports:?}");
         }
     }

@@ -77,17 +77,15 @@ impl GuestProgram {
             }
             _ => return Err(profile("missing export `opml_step`")),
         };
-        // Stack metering (see `crate::meter`): the metered module is the program.
+        // Stack metering (see `crate::meter`): the metered module is the program. It has one more global (the
+        // meter, last, not exported) than the user's module and the same exports, so the global exports can be
+        // added without compiling it first (registration on the IC pays for every compilation).
         let metered = crate::meter::instrument(wasm, &user, entry)?;
-        let wasm = &metered[..];
-        let original = Module::new(wasm)?;
-        let n_globals = original.globals.len() as u32;
-        let exported: Vec<u32> = original
-            .exports()
-            .filter_map(|(_, k)| if let ExternKind::Global(g) = k { Some(g) } else { None })
-            .collect();
+        let n_globals = user.globals.len() as u32 + 1;
+        let exported: Vec<u32> =
+            user.exports().filter_map(|(_, k)| if let ExternKind::Global(g) = k { Some(g) } else { None }).collect();
         let extra: Vec<u32> = (0..n_globals).filter(|g| !exported.contains(g)).collect();
-        let rewritten = add_global_exports(wasm, &extra)?;
+        let rewritten = add_global_exports(&metered, &extra)?;
         let module = Module::new(&rewritten)?;
 
         if module.start.is_some() {

@@ -62,7 +62,8 @@ impl NestedBuild<'_> {
         }
         cmd.env("RUSTC", &rustc);
 
-        let output = cmd.output().unwrap_or_else(|e| fail(&format!("could not run {cargo:?} to build {}: {e}", self.what)));
+        let output =
+            cmd.output().unwrap_or_else(|e| fail(&format!("could not run {cargo:?} to build {}: {e}", self.what)));
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
