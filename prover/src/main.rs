@@ -590,7 +590,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(Fail(code, msg))) => {
-            eprintln!("error: {msg}");
+            // One line, whatever the message (IC rejects span several).
+            let msg: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            eprintln!("error: {}", msg.join(" "));
             ExitCode::from(code)
         }
         Err(p) => {

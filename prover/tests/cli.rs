@@ -89,6 +89,17 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
         ok(args, &e)
     };
 
+    // `opml deploy` over HTTP: a second verifier through the management canister (gzipped module), then an
+    // upgrade of it by its controller; a non-controller's upgrade is refused in one line.
+    let out = ok(&["deploy", "--network", &url, "--identity", op.to_str().unwrap()], &[]);
+    let second = out.strip_prefix("verifier canister ").and_then(|r| r.strip_suffix(" installed\n")).expect(&out);
+    assert_ne!(second, canister);
+    let out = ok(&["deploy", "--network", &url, "--identity", op.to_str().unwrap(), "--canister", second], &[]);
+    assert_eq!(out, format!("verifier canister {second} upgraded\n"));
+    let (code, _, err) =
+        opml(&["deploy", "--network", &url, "--identity", req.to_str().unwrap(), "--canister", second], &[]);
+    assert_eq!((code, err.lines().count()), (1, 1), "{err}");
+
     for id in [&req, &cheat, &chal] {
         assert!(as_(id, &["deposit", "--faucet", "1000000000"]).contains("balance 1000000000"));
     }
