@@ -564,3 +564,51 @@ pub fn gzip(wasm: &[u8]) -> Result<Vec<u8>, String> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(wasm).and_then(|_| e.finish()).map_err(|e| format!("cannot compress the module: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse() {
+        assert_eq!(Network::parse("ic").unwrap(), Network::Ic);
+        assert_eq!(Network::parse("local").unwrap(), Network::Url(LOCAL_URL.into()));
+        assert_eq!(Network::parse("http://127.0.0.1:8000/").unwrap(), Network::Url("http://127.0.0.1:8000".into()));
+        assert!(Network::parse("gopher://x").unwrap_err().contains("unknown network"));
+        assert_eq!(Network::Ic.url(), MAINNET_URL);
+    }
+
+    #[test]
+    fn generated_identities_load_back_from_their_pem() {
+        let (id, pem) = generate_identity().unwrap();
+        let path = std::env::temp_dir().join(format!("opml-id-{}.pem", std::process::id()));
+        std::fs::write(&path, &pem).unwrap();
+        let loaded = load_identity(&path).unwrap();
+        assert_eq!(loaded.sender().unwrap(), id.sender().unwrap());
+        // A secp256k1 key in SEC1 PEM (what `dfx identity new --storage-mode plaintext` writes for k256).
+        let mut der = vec![0x30, 0x2e, 0x02, 0x01, 0x01, 0x04, 0x20];
+        der.extend_from_slice(&[7u8; 32]);
+        der.extend_from_slice(&[0xa0, 0x07, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]);
+        let k1 = format!("-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n", base64(&der));
+        std::fs::write(&path, k1).unwrap();
+        assert!(load_identity(&path).unwrap().sender().is_ok());
+        std::fs::write(&path, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")
+            .unwrap();
+        assert!(load_identity(&path).err().unwrap().contains("encrypted"));
+        std::fs::write(&path, "not a pem").unwrap();
+        assert!(load_identity(&path).err().unwrap().contains("is not an Ed25519 or secp256k1 PEM identity"));
+        let _ = std::fs::remove_file(&path);
+        assert!(load_identity(Path::new("/nonexistent/x.pem")).err().unwrap().contains("cannot read the identity"));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let z = gzip(&data).unwrap();
+        assert!(z.starts_with(&[0x1f, 0x8b]) && z.len() < data.len());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+    }
+}
