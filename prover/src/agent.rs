@@ -310,6 +310,7 @@ struct Defended {
     tree: MerkleTree,
     finalized: bool,
     resolved: BTreeMap<u32, String>,
+    last_finalize: Option<std::time::Instant>,
 }
 
 /// A worker: runs tasks, submits claims with its stake, defends them in every dispute, finalizes them.
@@ -319,11 +320,12 @@ pub struct Worker<C> {
     lie: Option<Lie>,
     claims: BTreeMap<Id, Defended>,
     log: Log,
+    force_finalize: bool,
 }
 
 impl<C: Chain> Worker<C> {
     pub fn new(chain: C, program: Arc<ModelProgram>, lie: Option<Lie>, log: Log) -> Worker<C> {
-        Worker { chain, program, lie, claims: BTreeMap::new(), log }
+        Worker { chain, program, lie, claims: BTreeMap::new(), log, force_finalize: false }
     }
 
     /// The program hash of the model it serves.
@@ -392,7 +394,8 @@ impl<C: Chain> Worker<C> {
             )));
         }
         let settled = !matches!(view.status, ClaimStatus::Pending);
-        self.claims.insert(claim, Defended { run, tree, finalized: settled, resolved: BTreeMap::new() });
+        self.claims
+            .insert(claim, Defended { run, tree, finalized: settled, resolved: BTreeMap::new(), last_finalize: None });
         Ok(())
     }
 
@@ -418,7 +421,8 @@ impl<C: Chain> Worker<C> {
         let args = SubmitClaim { task, claim, evidence, output };
         let id = self.chain.submit_claim(args).await?;
         (self.log)(&Event::Claimed { task, claim: id, output_hash, lie: self.lie.is_some() });
-        self.claims.insert(id, Defended { run, tree, finalized: false, resolved: BTreeMap::new() });
+        self.claims
+            .insert(id, Defended { run, tree, finalized: false, resolved: BTreeMap::new(), last_finalize: None });
         Ok(id)
     }
 
@@ -445,7 +449,13 @@ impl<C: Chain> Worker<C> {
                     moves += 1;
                 }
             }
-            if matches!(state.status, ClaimStatus::Pending) && state.open_disputes() == 0 && !c.finalized {
+            // `finalize` is an update call: try it once the window has passed by the local clock, and otherwise
+            // at most once a minute (the chain's clock may run ahead: a devnet whose time was advanced).
+            let due = wall_ns() > state.window_end_ns()
+                || self.force_finalize
+                || c.last_finalize.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(60));
+            if matches!(state.status, ClaimStatus::Pending) && state.open_disputes() == 0 && !c.finalized && due {
+                c.last_finalize = Some(std::time::Instant::now());
                 match self.chain.finalize(id).await {
                     Ok(()) => {
                         c.finalized = true;
@@ -459,7 +469,14 @@ impl<C: Chain> Worker<C> {
                 c.finalized = true;
             }
         }
+        self.force_finalize = false;
         Ok(moves)
+    }
+
+    /// Makes the next [`Worker::poll`] try `finalize` on every claim ready for it, whatever the local clock says
+    /// (after a devnet's time was advanced).
+    pub fn finalize_next_poll(&mut self) {
+        self.force_finalize = true;
     }
 
     /// Whether every claim it submitted is settled (final or invalidated).

@@ -258,6 +258,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     }
     devnet.advance_time(Duration::from_nanos(WINDOW_NS + 1_000_000_000));
     say("   (devnet time advanced past the challenge window)".into());
+    honest.finalize_next_poll();
     honest.poll().await.map_err(|e| e.to_string())?;
     let view = honest.chain.get_claim(claim).await.map_err(|e| e.to_string())?;
     report.honest_claim = claim;
