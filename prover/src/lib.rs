@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod chain;
+pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod lie;

@@ -33,10 +33,11 @@ struct Cli {
 /// Where and as whom to talk to the verifier canister.
 #[derive(Args, Clone)]
 struct Net {
-    /// `ic` (mainnet), `local` (http://127.0.0.1:4943) or a URL (e.g. the one `opml devnet` prints).
-    #[arg(long, env = "OPML_NETWORK", default_value = "local")]
-    network: String,
+    /// `ic` (mainnet), `local` (http://127.0.0.1:4943, the default) or a URL (e.g. the one `opml devnet` prints).
+    #[arg(long, env = "OPML_NETWORK")]
+    network: Option<String>,
     /// PEM identity (Ed25519 or secp256k1, as dfx/icp-cli write it). Default: dfx's `default` identity.
+    /// Defaults for all three can also come from a TOML file ($OPML_CONFIG or ~/.config/opml/config.toml).
     #[arg(long, env = "OPML_IDENTITY")]
     identity: Option<PathBuf>,
     /// The verifier canister id.
@@ -288,6 +289,35 @@ impl<E: std::fmt::Display> From<E> for Fail {
 
 type Res = Result<(), Fail>;
 
+static FILE: std::sync::OnceLock<opml_prover::config::FileConfig> = std::sync::OnceLock::new();
+
+impl Net {
+    /// Flag or environment, then the config file, then `local`.
+    fn network(&self) -> Result<Network, Fail> {
+        let file = FILE.get().and_then(|f| f.network.clone());
+        Ok(Network::parse(self.network.clone().or(file).as_deref().unwrap_or("local"))?)
+    }
+
+    /// Flag or environment, then the config file, then dfx's default identity.
+    fn identity_path(&self) -> Result<PathBuf, Fail> {
+        self.identity
+            .clone()
+            .or_else(|| FILE.get().and_then(|f| f.identity.clone()))
+            .or_else(default_identity)
+            .ok_or_else(|| {
+                Fail(1, "no identity: pass --identity <pem> (or create one with `opml identity new <file>`)".into())
+            })
+    }
+
+    /// Flag or environment, then the config file.
+    fn canister(&self) -> Result<Option<Principal>, Fail> {
+        match self.canister.clone().or_else(|| FILE.get().and_then(|f| f.canister.clone())) {
+            Some(c) => Principal::from_text(&c).map(Some).map_err(|e| Fail(1, format!("bad canister id `{c}`: {e}"))),
+            None => Ok(None),
+        }
+    }
+}
+
 fn default_identity() -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
     let p = PathBuf::from(home).join(".config/dfx/identity/default/identity.pem");
@@ -295,13 +325,9 @@ fn default_identity() -> Option<PathBuf> {
 }
 
 async fn connect(net: &Net) -> Result<IcChain, Fail> {
-    let network = Network::parse(&net.network)?;
-    let path = net.identity.clone().or_else(default_identity).ok_or_else(|| {
-        Fail(1, "no identity: pass --identity <pem> (or create one with `opml identity new <file>`)".into())
-    })?;
-    let identity = chain::load_identity(&path)?;
-    let canister = net.canister.as_deref().ok_or_else(|| Fail(1, "no canister: pass --canister <id>".into()))?;
-    let canister = Principal::from_text(canister).map_err(|e| Fail(1, format!("bad canister id `{canister}`: {e}")))?;
+    let network = net.network()?;
+    let identity = chain::load_identity(&net.identity_path()?)?;
+    let canister = net.canister()?.ok_or_else(|| Fail(1, "no canister: pass --canister <id>".into()))?;
     let c = IcChain::connect(&network, identity, canister).await?;
     // Fail early and clearly on a wrong canister id or an unreachable network.
     c.config().await?;
@@ -368,14 +394,11 @@ async fn run(cli: Cli) -> Res {
             tokio::signal::ctrl_c().await?;
         }
         Command::Deploy { net, ledger, ledger_fee, arity } => {
-            let network = Network::parse(&net.network)?;
-            let path = net.identity.clone().or_else(default_identity).ok_or_else(|| Fail(1, "no identity".into()))?;
+            let network = net.network()?;
+            let path = net.identity_path()?;
             let agent = chain::agent(&network, chain::load_identity(&path)?).await?;
             let ledger = Principal::from_text(&ledger).map_err(|e| Fail(1, format!("bad ledger id: {e}")))?;
-            let existing = match &net.canister {
-                Some(c) => Some(Principal::from_text(c).map_err(|e| Fail(1, format!("bad canister id: {e}")))?),
-                None => None,
-            };
+            let existing = net.canister()?;
             let mut config = demo::demo_config(ledger, ledger_fee, arity);
             config.sweep_interval_s = 60;
             let wasm = chain::gzip(opml_canister_wasm::VERIFIER_WASM)?;
@@ -574,6 +597,16 @@ async fn run(cli: Cli) -> Res {
 }
 
 fn main() -> ExitCode {
+    // The config file's values are defaults under the flags and environment variables.
+    match opml_prover::config::load() {
+        Ok(f) => {
+            let _ = FILE.set(f);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

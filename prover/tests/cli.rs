@@ -186,6 +186,15 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     assert!(status.contains("ChallengerWon(StepProof)"), "{status}");
     assert!(as_(&chal, &["balance"]).contains("canister balance 1080000000"));
     assert!(as_(&cheat, &["balance"]).contains("canister balance 900000000"));
+    // The same from a config file instead of the environment.
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("network = \"{url}\"\ncanister = \"{canister}\"\nidentity = \"{}\"\n", chal.display()),
+    )
+    .unwrap();
+    let out = ok(&["balance"], &[("OPML_CONFIG", config.to_str().unwrap())]);
+    assert!(out.contains("canister balance 1080000000"), "{out}");
 
     // The worker's HTTP API: an honest worker posts a task through POST /v1/infer and serves it.
     let (api_id, _) = identity(&dir, "api");

@@ -67,6 +67,15 @@ fn cli_errors_are_one_line() {
     assert_eq!(code, Some(2));
     let (code, _) = run(&["no-such-command"]);
     assert_eq!(code, Some(2));
+    // A config file with a typo is refused in one line.
+    let path = std::env::temp_dir().join(format!("opml-bad-config-{}.toml", std::process::id()));
+    std::fs::write(&path, "netwrk = \"local\"\n").unwrap();
+    let out = std::process::Command::new(bin).args(["balance"]).env("OPML_CONFIG", &path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bad config") && err.contains("unknown field"), "{err}");
+    let _ = std::fs::remove_file(&path);
 }
 
 /// The main-job demo: a wrong MiniLM sentence embedding caught through segment and step bisection (needs the
