@@ -262,12 +262,32 @@ impl IcChain {
             e.0 += 1;
             e.1 += arg.len() as u64;
         }
-        self.agent.update(&canister, method).with_arg(arg).call_and_wait().await.map_err(|e| self.map_err(method, e))
+        let (start, bytes) = (std::time::Instant::now(), arg.len());
+        let r = self
+            .agent
+            .update(&canister, method)
+            .with_arg(arg)
+            .call_and_wait()
+            .await
+            .map_err(|e| self.map_err(method, e));
+        match &r {
+            Ok(reply) => {
+                tracing::debug!(%canister, method, bytes, reply = reply.len(), elapsed = ?start.elapsed(), "update")
+            }
+            Err(e) => tracing::warn!(%canister, method, bytes, elapsed = ?start.elapsed(), error = %e, "update failed"),
+        }
+        r
     }
 
     /// A query call to `canister`.
     pub async fn query_raw(&self, canister: Principal, method: &str, arg: Vec<u8>) -> Result<Vec<u8>, ChainError> {
-        self.agent.query(&canister, method).with_arg(arg).call().await.map_err(|e| self.map_err(method, e))
+        let start = std::time::Instant::now();
+        let r = self.agent.query(&canister, method).with_arg(arg).call().await.map_err(|e| self.map_err(method, e));
+        match &r {
+            Ok(reply) => tracing::trace!(%canister, method, reply = reply.len(), elapsed = ?start.elapsed(), "query"),
+            Err(e) => tracing::debug!(%canister, method, error = %e, "query failed"),
+        }
+        r
     }
 
     fn decode<R: CandidType + DeserializeOwned>(method: &str, bytes: &[u8]) -> Result<R, ChainError> {
