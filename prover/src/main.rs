@@ -566,22 +566,28 @@ async fn run(cli: Cli) -> Res {
                 (_, Some(cl)) => vec![cl],
                 (Some(t), None) => {
                     let t = c.get_task(t).await?;
-                    println!(
-                        "task {}: {:?}, requester {}, reward {}, stake {}, program {}, input root {}",
-                        t.id,
-                        t.status,
-                        t.requester,
-                        t.spec.reward,
-                        t.spec.worker_stake,
-                        opml_prover::agent::short(&t.spec.program),
-                        opml_prover::agent::short(&t.spec.input_root)
-                    );
+                    if !json {
+                        println!(
+                            "task {}: {:?}, requester {}, reward {}, stake {}, program {}, input root {}",
+                            t.id,
+                            t.status,
+                            t.requester,
+                            t.spec.reward,
+                            t.spec.worker_stake,
+                            opml_prover::agent::short(&t.spec.program),
+                            opml_prover::agent::short(&t.spec.input_root)
+                        );
+                    }
                     t.claims
                 }
                 (None, None) => return Err(Fail(2, "give a task id or --claim <id>".into())),
             };
             for cl in claims {
-                print!("{}", opml_prover::status::claim_text(&c, cl).await?);
+                if json {
+                    println!("{}", opml_prover::status::claim_json(&c, cl).await?);
+                } else {
+                    print!("{}", opml_prover::status::claim_text(&c, cl).await?);
+                }
             }
         }
         Command::Identity { command: IdentityCommand::New { out } } => {

@@ -184,6 +184,12 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     assert!(status.contains("task 0: Open"), "{status}");
     assert!(status.contains("Invalidated"), "{status}");
     assert!(status.contains("ChallengerWon(StepProof)"), "{status}");
+    // The same for scripts: one JSON object per claim.
+    let json: serde_json::Value = serde_json::from_str(as_(&chal, &["--json", "status", "0"]).trim()).unwrap();
+    assert_eq!(json["claim"], 0);
+    assert!(json["status"].as_str().unwrap().starts_with("Invalidated"), "{json}");
+    assert_eq!(json["disputes"][0]["resolved"]["outcome"], "ChallengerWon(StepProof)");
+    assert!(json["disputes"][0]["moves"].as_u64().unwrap() > 2, "{json}");
     assert!(as_(&chal, &["balance"]).contains("canister balance 1080000000"));
     assert!(as_(&cheat, &["balance"]).contains("canister balance 900000000"));
     // The same from a config file instead of the environment.
