@@ -23,6 +23,7 @@ use crate::module::{ExternKind, ExternType, Module};
 use crate::program::ProgramCommitment;
 use crate::root::StateHeader;
 use crate::value::ValType;
+use crate::wasm_encode::{leb_len, leb_u32, push_section};
 
 /// Why a module is not an acceptable guest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -298,18 +299,6 @@ impl GuestProgram {
 
 pub use crate::verify::initial_root;
 
-fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// Re-encodes `wasm` with an export `__opml_global_<g>` for each global in `globals`, appended to
 /// the export section; every other section is copied byte for byte. A module without an export
 /// section is returned unchanged (it cannot be a guest: it exports neither memory nor entry).
@@ -328,11 +317,6 @@ fn add_global_exports(wasm: &[u8], globals: &[u32]) -> Result<Vec<u8>, ModuleErr
     }
     let mut out = wasm[..8].to_vec();
     let mut found = false;
-    let push_section = |out: &mut Vec<u8>, id: u8, body: &[u8]| {
-        out.push(id);
-        leb_u32(body.len() as u32, out);
-        out.extend_from_slice(body);
-    };
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         let (id, range) = match &payload {
@@ -347,8 +331,7 @@ fn add_global_exports(wasm: &[u8], globals: &[u32]) -> Result<Vec<u8>, ModuleErr
             leb_u32(reader.count() + globals.len() as u32, &mut body);
             // Keep the original entries verbatim after their count.
             let contents = &wasm[range];
-            let count_len = contents.iter().position(|b| b & 0x80 == 0).map_or(contents.len(), |p| p + 1);
-            body.extend_from_slice(&contents[count_len..]);
+            body.extend_from_slice(&contents[leb_len(contents)..]);
             body.extend_from_slice(&extra);
             push_section(&mut out, id, &body);
             found = true;

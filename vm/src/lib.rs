@@ -54,6 +54,8 @@ pub mod trace;
 pub mod trap;
 pub mod value;
 pub mod verify;
+#[cfg(feature = "std")]
+mod wasm_encode;
 #[cfg(feature = "fast")]
 pub mod wasmi_compat;
 

@@ -29,6 +29,7 @@ use wasmparser::{ExternalKind, Operator, Parser, Payload};
 
 use crate::error::ModuleError;
 use crate::module::Module;
+use crate::wasm_encode::{leb_len, leb_u32, push_section, sleb_i32};
 
 /// Largest meter value a running guest may reach (stepper slots).
 pub const METER_LIMIT: u32 = 1 << 19;
@@ -241,39 +242,4 @@ fn wrapper_body(entry: u32, meter: u32) -> Vec<u8> {
     leb_u32(meter, &mut out);
     out.push(0x0B);
     out
-}
-
-fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
-    out.push(id);
-    leb_u32(body.len() as u32, out);
-    out.extend_from_slice(body);
-}
-
-/// Length of the unsigned LEB128 number at the start of `bytes`.
-fn leb_len(bytes: &[u8]) -> usize {
-    bytes.iter().position(|b| b & 0x80 == 0).map_or(bytes.len(), |p| p + 1)
-}
-
-fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn sleb_i32(mut v: i32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        out.push(if done { byte } else { byte | 0x80 });
-        if done {
-            return;
-        }
-    }
 }

@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 use wasmparser::{Operator, Parser, Payload};
 
 use crate::error::ModuleError;
+use crate::wasm_encode::{leb_u32, push_section};
 
 /// `i32.const 0; i32.or`: the bytes inserted before a `select` that follows a zero comparison.
 const BREAK_FUSION: [u8; 3] = [0x41, 0x00, 0x72];
@@ -84,24 +85,6 @@ pub fn for_wasmi(wasm: &[u8]) -> Result<Vec<u8>, ModuleError> {
         push_section(&mut out, id, &wasm[range]);
     }
     Ok(if changed { out } else { wasm.to_vec() })
-}
-
-fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
-    out.push(id);
-    leb_u32(body.len() as u32, out);
-    out.extend_from_slice(body);
-}
-
-fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[cfg(test)]
