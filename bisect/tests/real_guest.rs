@@ -13,6 +13,7 @@
 
 mod common;
 
+use opml_guests::fixtures::THREE_SEGMENTS_ABI;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,59 +33,6 @@ use opml_vm::{Limits, Machine, NoHost, StateHasher, StateHeader, Status};
 
 /// The arities the brief asks for.
 const ARITIES: [u8; 4] = [2, 4, 8, 16];
-
-/// The guest of `vm/tests/guest.rs` (ABI v1): three segments: (0) reads blob 0 into memory in 4 KiB reads, (1)
-/// checksums it with SIMD and float arithmetic and grows memory, (2) writes a summary and 5000 bytes of memory as
-/// output. Blob 1's first byte selects misbehaviour (0 here: none).
-const WAT_GUEST: &str = r#"(module
-  (import "opml" "input_len" (func $len (param i32) (result i64)))
-  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
-  (import "opml" "output_write" (func $write (param i32 i32)))
-  (import "env" "__wbindgen_placeholder" (func $stub))
-  (memory (export "memory") 2 40)
-  (global $sp (mut i32) (i32.const 65536))
-  (global $seg (mut i32) (i32.const 0))
-  (global $acc (mut i64) (i64.const 0))
-  (global $f (mut f32) (f32.const 1.5))
-  (global $vec (mut v128) (v128.const i32x4 0 0 0 0))
-  (func $mode (result i32)
-    (drop (call $read (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 1)))
-    (i32.load8_u (i32.const 0)))
-  (func (export "opml_step") (result i32) (local $off i64) (local $n i32) (local $i i32)
-    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
-    (if (i32.eq (global.get $seg) (i32.const 1)) (then
-      (if (i32.eq (call $mode) (i32.const 2))
-        (then (drop (call $read (i32.const 0) (i64.const 0) (i32.const 1024) (i32.const 5000)))))
-      (block $done (loop $l
-        (local.set $n (call $read (i32.const 0) (local.get $off)
-          (i32.add (i32.const 1024) (i32.wrap_i64 (local.get $off))) (i32.const 4096)))
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $off (i64.add (local.get $off) (i64.extend_i32_u (local.get $n))))
-        (br $l)))
-      (global.set $sp (i32.sub (global.get $sp) (i32.const 16)))
-      (return (i32.const 1))))
-    (if (i32.eq (global.get $seg) (i32.const 2)) (then
-      (if (i32.eq (call $mode) (i32.const 1)) (then (call $stub)))
-      (if (i32.eq (call $mode) (i32.const 3)) (then (drop (i32.div_u (i32.const 1) (i32.const 0)))))
-      (local.set $n (i32.wrap_i64 (call $len (i32.const 0))))
-      (block $done (loop $l
-        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 16)) (local.get $n)))
-        (global.set $vec (i32x4.add (global.get $vec) (v128.load offset=1024 (local.get $i))))
-        (global.set $f (f32.add (f32.mul (global.get $f) (f32.const 0.999))
-          (f32.convert_i32_u (i32.load8_u offset=1024 (local.get $i)))))
-        (global.set $acc (i64.add (global.get $acc) (i64.load8_u offset=1024 (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $l)))
-      (drop (memory.grow (i32.const 3)))
-      (v128.store (i32.const 196600) (global.get $vec))
-      (return (i32.const 1))))
-    (i64.store (i32.const 0) (global.get $acc))
-    (f32.store (i32.const 8) (global.get $f))
-    (v128.store (i32.const 12) (global.get $vec))
-    (call $write (i32.const 0) (i32.const 28))
-    (call $write (i32.const 1024) (i32.const 4096))
-    (call $write (i32.const 5120) (i32.const 904))
-    (i32.const 0)))"#;
 
 /// Blobs of the wat guest: `len` pseudo-random bytes (varying with `seed`), then mode 0.
 fn wat_inputs(seed: u32, len: usize) -> Arc<Inputs> {
@@ -854,7 +802,13 @@ fn scenarios(g: &Guest, v: &VmVerifier, k: u8) -> Row {
 #[test]
 fn verifier_checks_real_claims_and_steps() {
     let mut v = VmVerifier::new();
-    let g = Guest::new("wat", &wat::parse_str(WAT_GUEST).unwrap(), wat_inputs(0, 2000), wat_inputs(1, 2000), &mut v);
+    let g = Guest::new(
+        "wat",
+        &wat::parse_str(THREE_SEGMENTS_ABI).unwrap(),
+        wat_inputs(0, 2000),
+        wat_inputs(1, 2000),
+        &mut v,
+    );
     let run = g.worker.run();
     let (output, opening) = g.true_output();
     // initial_root and check_final are the VM's.
@@ -885,7 +839,13 @@ fn every_lie_loses_over_real_guests() {
     let mut v = VmVerifier::new();
     let started = Instant::now();
     let guests = [
-        Guest::new("wat", &wat::parse_str(WAT_GUEST).unwrap(), wat_inputs(0, 2000), wat_inputs(1, 2000), &mut v),
+        Guest::new(
+            "wat",
+            &wat::parse_str(THREE_SEGMENTS_ABI).unwrap(),
+            wat_inputs(0, 2000),
+            wat_inputs(1, 2000),
+            &mut v,
+        ),
         Guest::new("digits", opml_guests::DIGITS, digits_inputs(0), digits_inputs(1), &mut v),
     ];
     let mut rows = Vec::new();

@@ -17,6 +17,7 @@
 
 mod common;
 
+use opml_guests::fixtures::THREE_SEGMENTS_HASH;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -54,31 +55,6 @@ const CHUNK: usize = 64 * 1024;
 /// The sweep timer's period: longer than anything the test waits for, so every outcome here is reached by a
 /// public call (and the timer's re-arming by `post_upgrade` can be observed).
 const SWEEP_S: u64 = 86_400;
-
-/// Three segments: read 16 input bytes; hash them into a global; write the 8-byte result (the guest of
-/// verifier-canister/tests/real_vm.rs).
-const WAT_GUEST: &str = r#"(module
-  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
-  (import "opml" "output_write" (func $write (param i32 i32)))
-  (memory (export "memory") 1)
-  (global $seg (mut i32) (i32.const 0))
-  (global $acc (mut i64) (i64.const 7))
-  (func (export "opml_step") (result i32) (local $i i32)
-    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
-    (if (i32.eq (global.get $seg) (i32.const 1)) (then
-      (drop (call $read (i32.const 0) (i64.const 0) (i32.const 64) (i32.const 16)))
-      (return (i32.const 1))))
-    (if (i32.eq (global.get $seg) (i32.const 2)) (then
-      (block $done (loop $l
-        (br_if $done (i32.ge_u (local.get $i) (i32.const 16)))
-        (global.set $acc (i64.add (i64.mul (global.get $acc) (i64.const 31))
-          (i64.load8_u offset=64 (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $l)))
-      (return (i32.const 1))))
-    (i64.store (i32.const 0) (global.get $acc))
-    (call $write (i32.const 0) (i32.const 8))
-    (i32.const 0)))"#;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Calls
@@ -280,7 +256,7 @@ impl Guest {
     }
 
     fn wat() -> Guest {
-        let wasm = wat::parse_str(WAT_GUEST).unwrap();
+        let wasm = wat::parse_str(THREE_SEGMENTS_HASH).unwrap();
         Guest::new(
             "wat",
             wasm,

@@ -34,6 +34,18 @@ pub const MINILM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/minilm.wasm"
 pub mod digits;
 pub mod minilm;
 
+/// Small hand-written guests (WebAssembly text) shared by the tests of several crates.
+pub mod fixtures {
+    /// Three segments exercising the whole ABI: (0) reads blob 0 into memory in 4 KiB reads, (1) checksums it
+    /// with SIMD and float arithmetic and grows memory, (2) writes a summary and 5000 bytes of memory as output.
+    /// Blob 1's first byte selects misbehaviour: 1 calls a non-ABI import, 2 reads more than 4096 bytes, 3
+    /// divides by zero (0: none).
+    pub const THREE_SEGMENTS_ABI: &str = include_str!("../fixtures/three_segments_abi.wat");
+
+    /// Three segments: read 16 input bytes; hash them into a global; write the 8-byte result.
+    pub const THREE_SEGMENTS_HASH: &str = include_str!("../fixtures/three_segments_hash.wat");
+}
+
 /// Expected results of the [`BENCH_KERNELS`] exports, for tests and benchmarks that run the module.
 ///
 /// Each constant is checked (`tests/guests.rs`) against the kernel code compiled natively and against the

@@ -4,6 +4,7 @@
 
 mod common;
 
+use opml_guests::fixtures::THREE_SEGMENTS_HASH;
 use std::sync::Arc;
 
 use common::{BOND, STAKE, check_conservation, fund, principal, sha3, user};
@@ -19,30 +20,6 @@ use opml_vm::trace::GuestTrace;
 use opml_vm::{Limits, Status};
 
 type Real = Core<DefaultMemoryImpl, OpmlVm>;
-
-/// Three segments: read 16 input bytes; hash them into a global; write the 8-byte result.
-const GUEST: &str = r#"(module
-  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
-  (import "opml" "output_write" (func $write (param i32 i32)))
-  (memory (export "memory") 1)
-  (global $seg (mut i32) (i32.const 0))
-  (global $acc (mut i64) (i64.const 7))
-  (func (export "opml_step") (result i32) (local $i i32)
-    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
-    (if (i32.eq (global.get $seg) (i32.const 1)) (then
-      (drop (call $read (i32.const 0) (i64.const 0) (i32.const 64) (i32.const 16)))
-      (return (i32.const 1))))
-    (if (i32.eq (global.get $seg) (i32.const 2)) (then
-      (block $done (loop $l
-        (br_if $done (i32.ge_u (local.get $i) (i32.const 16)))
-        (global.set $acc (i64.add (i64.mul (global.get $acc) (i64.const 31))
-          (i64.load8_u offset=64 (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $l)))
-      (return (i32.const 1))))
-    (i64.store (i32.const 0) (global.get $acc))
-    (call $write (i32.const 0) (i32.const 8))
-    (i32.const 0)))"#;
 
 /// A party's view of a run: a real trace, optionally claiming another `R_0` (a worker that ran other inputs but
 /// anchors its commitment at the task's true initial root, so its claim passes submission).
@@ -93,7 +70,7 @@ fn setup() -> Setup {
     let mut config = common::config();
     config.arity = 3;
     let mut c = Real::init(DefaultMemoryImpl::default(), OpmlVm, config).unwrap();
-    let wasm = wat::parse_str(GUEST).unwrap();
+    let wasm = wat::parse_str(THREE_SEGMENTS_HASH).unwrap();
     let op = common::operator();
     let up = c.begin_upload(&op, BeginUpload { wasm_sha3: sha3(&wasm), size: wasm.len() as u64 }, 0).unwrap();
     let mut offset = 0;

@@ -2,66 +2,13 @@
 //! boundary; every stepper step of a guest run is provable, including host calls and segment
 //! boundaries; the game's segment-indexed transition function keeps boundaries fixed.
 
+use opml_guests::fixtures::THREE_SEGMENTS_ABI;
 use std::sync::Arc;
 
 use opml_vm::fast;
 use opml_vm::guest::{GuestProgram, initial_root};
 use opml_vm::io::{Inputs, output_commitment};
 use opml_vm::{Hash, Limits, Machine, NoHost, StateHasher, Status, TrapCode, prove_step, verify_step};
-
-/// A guest in three segments: (0) reads blob 0 into memory in 4 KiB reads, (1) checksums it with
-/// SIMD and float arithmetic and grows memory, (2) writes a summary and 5000 bytes of memory as
-/// output. `mode` (blob 1's first byte) selects misbehaviour: 1 calls a non-ABI import, 2 reads
-/// more than 4096 bytes, 3 divides by zero.
-const GUEST: &str = r#"(module
-  (import "opml" "input_len" (func $len (param i32) (result i64)))
-  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
-  (import "opml" "output_write" (func $write (param i32 i32)))
-  (import "env" "__wbindgen_placeholder" (func $stub))
-  (memory (export "memory") 2 40)
-  (global $sp (mut i32) (i32.const 65536))
-  (global $seg (mut i32) (i32.const 0))
-  (global $acc (mut i64) (i64.const 0))
-  (global $f (mut f32) (f32.const 1.5))
-  (global $vec (mut v128) (v128.const i32x4 0 0 0 0))
-  (func $mode (result i32)
-    (drop (call $read (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 1)))
-    (i32.load8_u (i32.const 0)))
-  (func (export "opml_step") (result i32) (local $off i64) (local $n i32) (local $i i32)
-    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
-    (if (i32.eq (global.get $seg) (i32.const 1)) (then
-      (if (i32.eq (call $mode) (i32.const 2))
-        (then (drop (call $read (i32.const 0) (i64.const 0) (i32.const 1024) (i32.const 5000)))))
-      (block $done (loop $l
-        (local.set $n (call $read (i32.const 0) (local.get $off)
-          (i32.add (i32.const 1024) (i32.wrap_i64 (local.get $off))) (i32.const 4096)))
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $off (i64.add (local.get $off) (i64.extend_i32_u (local.get $n))))
-        (br $l)))
-      (global.set $sp (i32.sub (global.get $sp) (i32.const 16)))
-      (return (i32.const 1))))
-    (if (i32.eq (global.get $seg) (i32.const 2)) (then
-      (if (i32.eq (call $mode) (i32.const 1)) (then (call $stub)))
-      (if (i32.eq (call $mode) (i32.const 3)) (then (drop (i32.div_u (i32.const 1) (i32.const 0)))))
-      (local.set $n (i32.wrap_i64 (call $len (i32.const 0))))
-      (block $done (loop $l
-        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 16)) (local.get $n)))
-        (global.set $vec (i32x4.add (global.get $vec) (v128.load offset=1024 (local.get $i))))
-        (global.set $f (f32.add (f32.mul (global.get $f) (f32.const 0.999))
-          (f32.convert_i32_u (i32.load8_u offset=1024 (local.get $i)))))
-        (global.set $acc (i64.add (global.get $acc) (i64.load8_u offset=1024 (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $l)))
-      (drop (memory.grow (i32.const 3)))
-      (v128.store (i32.const 196600) (global.get $vec))
-      (return (i32.const 1))))
-    (i64.store (i32.const 0) (global.get $acc))
-    (f32.store (i32.const 8) (global.get $f))
-    (v128.store (i32.const 12) (global.get $vec))
-    (call $write (i32.const 0) (i32.const 28))
-    (call $write (i32.const 1024) (i32.const 4096))
-    (call $write (i32.const 5120) (i32.const 904))
-    (i32.const 0)))"#;
 
 fn inputs(mode: u8, len: usize) -> Arc<Inputs> {
     let data: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
@@ -104,7 +51,7 @@ fn stepper_run(program: &GuestProgram, inputs: Arc<Inputs>) -> (Vec<Hash>, Machi
 
 #[test]
 fn stepper_and_wasmi_agree_at_every_boundary() {
-    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
     let inputs = inputs(0, 10_000);
     let fast = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
     assert_eq!(fast.status, Status::Halted);
@@ -128,7 +75,7 @@ fn stepper_and_wasmi_agree_at_every_boundary() {
 
 #[test]
 fn traps_agree_and_are_proven() {
-    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
     for (mode, code) in
         [(1u8, TrapCode::UnsupportedImport), (2, TrapCode::AbiViolation), (3, TrapCode::IntegerDivideByZero)]
     {
@@ -143,7 +90,7 @@ fn traps_agree_and_are_proven() {
 #[test]
 fn segment_game_transition_keeps_boundaries_fixed() {
     use opml_vm::verify::verify_segment_step;
-    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
     let mut m = program.machine(inputs(0, 5000), Limits::default()).unwrap();
     let index = m.program_index();
     let mut hasher = StateHasher::new();
@@ -213,7 +160,7 @@ fn guest_profile_is_enforced() {
 fn trace_links_engines_and_answers_game_queries() {
     use opml_vm::trace::GuestTrace;
     use opml_vm::verify::{check_final, verify_segment_step};
-    let program = GuestProgram::new(&wat::parse_str(GUEST).unwrap()).unwrap();
+    let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
     let inputs = inputs(0, 9000);
     let trace = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
     let prog = trace.index().commitment;
