@@ -1,10 +1,12 @@
 //! Scenarios 1, 2 and 3: an honest worker unchallenged, an honest worker against a frivolous challenger, and a
 //! lying worker caught by an honest challenger (the task then reopens and an honest worker is paid for it).
 
-use opml_bisect::{ClaimStatus, Error as GameError};
-use opml_prover::agent::Verdict;
+use std::sync::Arc;
+
+use opml_bisect::{ClaimStatus, Error as GameError, Outcome, Reason};
+use opml_prover::agent::{Lie, Run, Verdict};
 use opml_prover::chain::Chain;
-use opml_scenarios::{Change, DEPOSIT, REWARD, STAKE, World};
+use opml_scenarios::{Actor, BOND, Change, DEPOSIT, REWARD, STAKE, TraceChallenger, World, burn, settle};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{TaskStatus, WithdrawalStatus};
 
@@ -72,4 +74,125 @@ async fn honest_worker_unchallenged_is_paid_after_the_window() {
     // A final claim cannot be disputed any more.
     let late = watcher.chain.open_dispute(claim).await.unwrap_err();
     assert!(matches!(late.canister(), Some(CanisterError::Game(GameError::ClaimNotPending))), "{late}");
+}
+
+/// Scenario 2: the challenger re-ran the task on another input (a wrong trace) and disputes the honest claim with
+/// the game's challenger strategy. It is led down to the first step, whose proof cannot start from the agreed
+/// root, so the canister refuses it; it then runs out of clock, a third party ends the dispute, and its bond
+/// goes to the worker less the burn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frivolous_challenger_loses_its_bond() {
+    let w = World::start().await;
+    let (_, requester) = w.party("requester").await;
+    let (_, worker) = w.party("worker").await;
+    let (_, frivolous) = w.party("frivolous").await;
+    let (_, bystander) = w.party("bystander").await;
+    let start = w.snapshot().await;
+
+    let input = w.digits_input(3);
+    let task = w.post_task(&requester, &w.digits, &input).await;
+    let mut worker = w.worker("worker", worker, &w.digits, None);
+    let claim = worker.serve(task, &input).await.unwrap();
+    let wrong = Arc::new(Run::new(&w.digits, &w.digits_input(4)).unwrap());
+    let mut frivolous = TraceChallenger::new(frivolous, wrong);
+    let d = frivolous.open(claim).await.unwrap();
+    let moves = settle(&mut [Actor::Worker(&mut worker), Actor::Trace(&mut frivolous)]).await;
+    assert!(moves >= 3, "{moves} moves: the step commitment, bisection rounds");
+    assert!(
+        matches!(frivolous.refused(), Some(CanisterError::Game(GameError::StepProofRejected(_)))),
+        "the lying proof is refused: {:?}",
+        frivolous.refused()
+    );
+    assert_eq!(w.outcome(claim, d).await, None, "a refused move changes nothing: the dispute waits for a valid one");
+
+    // The open dispute blocks finality; the challenger's clock is still running, so no timeout yet.
+    let blocked = w.operator.finalize(claim).await.unwrap_err();
+    assert!(
+        matches!(blocked.canister(), Some(CanisterError::Game(GameError::ChallengeWindowOpen { .. }))),
+        "{blocked}"
+    );
+    let early = bystander.timeout(claim, d).await.unwrap_err();
+    assert!(matches!(early.canister(), Some(CanisterError::Game(_))), "{early}");
+
+    w.run_out_clock();
+    bystander.timeout(claim, d).await.unwrap();
+    assert_eq!(w.outcome(claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)));
+    assert_eq!(w.claim_status(claim).await, ClaimStatus::Pending, "the claim still waits for its window");
+    w.pass_window();
+    worker.finalize_next_poll();
+    worker.poll().await.unwrap();
+    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
+
+    let end = w.snapshot().await;
+    start.assert_change(
+        &end,
+        Change {
+            balances: &[
+                ("requester", -(REWARD as i128)),
+                ("worker", (REWARD + BOND - burn(BOND)) as i128),
+                ("frivolous", -(BOND as i128)),
+            ],
+            burned: burn(BOND) as i128,
+            ..Default::default()
+        },
+    );
+}
+
+/// Scenario 3: the worker claims the result of another input; the honest challenger re-executes, disputes,
+/// and wins by the one-step proof. The worker's stake goes to the challenger less the burn, the task reopens
+/// with its reward still locked, and an honest worker then serves it and is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_worker_is_slashed_and_the_task_reopens() {
+    let w = World::start().await;
+    let (_, requester) = w.party("requester").await;
+    let (_, liar) = w.party("liar").await;
+    let (_, challenger) = w.party("challenger").await;
+    let (_, honest) = w.party("honest").await;
+    let start = w.snapshot().await;
+
+    let input = w.digits_input(3);
+    let task = w.post_task(&requester, &w.digits, &input).await;
+    let mut liar = w.worker("liar", liar, &w.digits, Some(Lie::OtherInput("heldout:4".into())));
+    let lie = liar.serve(task, &input).await.unwrap();
+    let mut challenger = w.challenger("challenger", challenger, &w.digits);
+    let Verdict::Disputed(d) = challenger.check(lie, &input).await.unwrap() else { panic!("the lie is disputed") };
+    settle(&mut [Actor::Worker(&mut liar), Actor::Challenger(&mut challenger)]).await;
+    assert!(challenger.settled() && liar.settled());
+    assert_eq!(w.outcome(lie, d).await, Some(Outcome::ChallengerWon(Reason::StepProof)));
+    assert!(matches!(w.claim_status(lie).await, ClaimStatus::Invalidated { by, .. } if by == d));
+    assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
+    let slashed = w.snapshot().await;
+    start.assert_change(
+        &slashed,
+        Change {
+            balances: &[
+                ("requester", -(REWARD as i128)),
+                ("liar", -(STAKE as i128)),
+                ("challenger", (STAKE - burn(STAKE)) as i128),
+            ],
+            locked: REWARD as i128,
+            burned: burn(STAKE) as i128,
+            ..Default::default()
+        },
+    );
+    // An invalidated claim is over: it can be neither finalized nor disputed.
+    let over = w.operator.finalize(lie).await.unwrap_err();
+    assert!(matches!(over.canister(), Some(CanisterError::Game(GameError::ClaimNotPending))), "{over}");
+
+    // The reopened task is served honestly; the same challenger checks it and agrees; it is paid after the window.
+    let mut honest = w.worker("honest", honest, &w.digits, None);
+    let claim = honest.serve(task, &input).await.unwrap();
+    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Agrees);
+    w.pass_window();
+    honest.finalize_next_poll();
+    honest.poll().await.unwrap();
+    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
+    let end = w.snapshot().await;
+    slashed.assert_change(
+        &end,
+        Change { balances: &[("honest", REWARD as i128)], locked: -(REWARD as i128), ..Default::default() },
+    );
+    assert_eq!(end.balances["honest"], DEPOSIT + REWARD);
 }
