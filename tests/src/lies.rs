@@ -198,7 +198,9 @@ fn first_change(a: &Machine, b: &Machine) -> Option<u64> {
             continue;
         }
         let cb = mb.chunk(i)?;
-        let Some(ca) = ma.chunk(i) else { return Some((i * cb.len()) as u64) };
+        // A chunk `a` lacks is one `memory.grow` added: zeros before the step.
+        let zeros = [0u8; opml_vm::memory::CHUNK];
+        let ca = ma.chunk(i).unwrap_or(&zeros);
         if let Some(k) = ca.iter().zip(cb.iter()).position(|(x, y)| x != y) {
             return Some((i * cb.len() + k) as u64);
         }
