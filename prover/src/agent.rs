@@ -116,12 +116,20 @@ pub struct Run {
 }
 
 impl Run {
-    /// Runs `program` on `input` (fast engine; the stepper only on demand during a dispute).
+    /// Runs `program` on `input` (fast engine; the stepper only on demand during a dispute); it may end halted or
+    /// trapped.
     pub fn new(program: &ModelProgram, input: &TaskInput) -> Result<Run, AgentError> {
         let trace = GuestTrace::new(program.program.clone(), input.inputs.clone(), Limits::default())
             .map_err(|e| AgentError::Run(e.to_string()))?;
-        match trace.run().status {
-            Status::Halted => Ok(Run { trace, r0: None }),
+        // A trap is a final state like any other: a challenger must be able to re-execute a trapping task and
+        // dispute a claim that it halted. Only a claim needs a halted run ([`Run::halted`]).
+        Ok(Run { trace, r0: None })
+    }
+
+    /// This run, if it halted (the only outcome a claim can state).
+    pub fn halted(self) -> Result<Run, AgentError> {
+        match self.trace.run().status {
+            Status::Halted => Ok(self),
             other => Err(AgentError::NotHalted(format!("{other:?}"))),
         }
     }
@@ -354,11 +362,11 @@ impl<C: Chain> Worker<C> {
                 let run = match &self.lie {
                     Some(Lie::OtherInput(other)) => {
                         let other = TaskInput::new(input.model, other).map_err(AgentError::Run)?;
-                        let mut run = Run::new(&self.program, &other)?;
+                        let mut run = Run::new(&self.program, &other)?.halted()?;
                         run.r0 = Some(self.program.initial_root(&input.root())?);
                         run
                     }
-                    _ => Run::new(&self.program, input)?,
+                    _ => Run::new(&self.program, input)?.halted()?,
                 };
                 let opening = run.trace.final_opening().map_err(|e| AgentError::Run(e.to_string()))?;
                 let (output, segments) = (run.output().to_vec(), run.trace.segments());

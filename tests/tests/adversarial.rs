@@ -11,13 +11,13 @@ use opml_bisect::vm::VmTraceAdapter;
 use opml_bisect::{ClaimStatus, Error, Move, Outcome, Phase, Reason};
 use opml_prover::agent::{Challenger, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain};
+use opml_prover::model::Model;
 use opml_scenarios::lies::{Forgery, LyingWorker, TwoFaced, WrongBoundary, WrongStore};
 use opml_scenarios::{BOND, Change, REWARD, STAKE, TraceChallenger, World, burn};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, TaskStatus};
-use opml_vm::trace::GuestTrace;
-use opml_prover::model::Model;
 use opml_vm::io::Inputs;
+use opml_vm::trace::GuestTrace;
 use opml_vm::{Limits, Status, TrapCode};
 
 /// Blob 0 of the fixture tasks: 2000 pseudo-random bytes.
@@ -357,7 +357,8 @@ const DIVIDE_WAT: &str = r#"(module
 
 /// A two-segment guest that exhausts the call-depth limit: segment 0 stores blob 0's first byte at address 16
 /// (as above); segment 1 recurses 1000 times that byte deep and writes the depth reached. Blob `[100]`: 100 000
-/// frames, past the VM's 16 384, so segment 1 traps with `CallStackExhausted`.
+/// frames, past the stack meter's limit (2^19 slots, at least 64 a frame: at most 8192 frames), so segment 1
+/// traps.
 const RECURSE_WAT: &str = r#"(module
   (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
   (import "opml" "output_write" (func $write (param i32 i32)))
@@ -388,22 +389,27 @@ async fn register(w: &World, name: &'static str, wat: &str) -> Arc<ModelProgram>
 }
 
 /// Scenario 14, the liar's side: for each of a trapping guest and a limit-exhausting one, the worker claims the
-/// guest halted with an output: its run stores a wrong byte (the divisor, or the recursion depth) so the trap is
+/// guest halted with an output: its run writes a wrong byte (the divisor, or the recursion depth) so the trap is
 /// avoided. The honest challenger agent re-executes (its run ends in the trap), disputes, and wins by proof at
 /// that store.
 #[tokio::test(flavor = "multi_thread")]
 async fn lying_about_a_trapping_guest_loses() {
     let w = World::start().await;
-    for (name, wat, blob, mask, trap) in [
-        ("divide", DIVIDE_WAT, 0u8, 0x07u8, TrapCode::IntegerDivideByZero),
-        ("recurse", RECURSE_WAT, 100, 0x60, TrapCode::CallStackExhausted),
+    // The wrong write is the first memory write that changes a byte: for `divide` the `i32.store8` of the divisor
+    // (the input read writes a 0 over a 0), for `recurse` the input read itself (`input_read` writing 100 ^ 0x60
+    // = 4 at address 32, which the store then copies).
+    for (name, wat, blob, mask, trap, address) in [
+        ("divide", DIVIDE_WAT, 0u8, 0x07u8, TrapCode::IntegerDivideByZero, 16),
+        // Stack exhaustion is raised by the metering the loader compiles into every guest (`opml_vm::meter`): an
+        // `unreachable` in the prologue of the frame past the limit, the same in both engines.
+        ("recurse", RECURSE_WAT, 100, 0x60, TrapCode::Unreachable, 32),
     ] {
         let program = register(&w, name, wat).await;
         let input = TaskInput { model: program.model, inputs: Arc::new(Inputs::new(vec![vec![blob]])) };
         let truth = truth(&program, &input);
         assert_eq!(truth.run().status, Status::Trapped(trap), "{name}: the true run traps");
         let lie = WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, mask);
-        assert_eq!((lie.status, lie.address), (Status::Halted, 16), "{name}: the wrong store avoids the trap");
+        assert_eq!((lie.status, lie.address), (Status::Halted, address), "{name}: the wrong write avoids the trap");
         let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
         let step = lie.step;
         let (_, requester) = w.party(&format!("{name}-requester")).await;
