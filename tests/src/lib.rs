@@ -8,11 +8,17 @@
 //! | 1 | honest worker, no challenge: final after the window, reward paid, stake returned, withdrawn to the ledger | `honest_worker_unchallenged_is_paid_after_the_window` (honest.rs) |
 //! | 2 | honest worker, frivolous challenger playing a lying trace: the challenger loses its bond | `frivolous_challenger_loses_its_bond` (honest.rs) |
 //! | 3 | worker lies about the output: challenger wins by proof, worker slashed, task reopened and then paid to an honest worker | `lying_worker_is_slashed_and_the_task_reopens` (honest.rs) |
+//! | 4 | worker commits one wrong boundary root, right output: the honest agent agrees; a watcher who disputes wins | `inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_disputed` (adversarial.rs) |
+//! | 5 | worker writes one wrong value to memory: bisection ends at that instruction, the challenger's proof wins | `wrong_store_is_found_at_its_instruction_and_the_proof_wins` (adversarial.rs) |
+//! | 6 | equivocation: a root contradicting the commitment is refused; step roots contradicting the committed boundary lose | `root_contradicting_the_commitment_is_refused_and_the_liar_times_out`, `step_roots_contradicting_the_committed_boundary_lose_at_the_last_step` (adversarial.rs) |
 //! | 7 | a party goes silent mid-dispute: loses on its clock (public `timeout` by a third party, and the sweep timer) | `silent_worker_loses_on_clock`, `silent_challenger_loses_on_clock`, `sweep_timer_ends_silent_disputes` (silence.rs) |
+//! | 8 | forged one-step proofs (memory leaf, Merkle sibling, stack value, instruction, other step): each refused, every forger loses | `forged_step_proofs_are_refused_and_every_forger_loses` (adversarial.rs) |
 //! | 9 | many challengers (wrong input, malicious, silent) against one honest claim: the worker wins each, paid once | `many_challengers_against_one_honest_claim_all_lose` (crowd.rs) |
 //! | 10 | the worker disputes its own honest claim from a second identity: loses the burned share; an honest watcher pays nothing | `self_challenge_grief_costs_the_worker_the_burn` (crowd.rs) |
 //! | 11 | canister upgraded in the middle of several concurrent disputes: all finish correctly | `upgrade_mid_disputes_keeps_every_game` (restart.rs) |
 //! | 12 | the worker restarts mid-dispute, resumes from its state file and still wins | `worker_restart_resumes_from_disk_and_wins` (restart.rs) |
+//! | 13 | malformed calls at every game method: typed errors, stable memory and game state unchanged | `malformed_calls_are_refused_with_typed_errors_and_change_nothing` (malformed.rs) |
+//! | 14 | lying that a trapping / stack-exhausting guest halted loses; an honest claim of a trap (ignored: refused today) | `lying_about_a_trapping_guest_loses`, `honest_claim_of_a_trapping_run_is_accepted` (adversarial.rs) |
 //!
 //! The harness: [`World`] (devnet + canister + programs + funded parties), [`Snapshot`] (balances, ledger,
 //! totals; conservation checked on every snapshot) with exact [`Change`] assertions, [`TraceChallenger`] (a
