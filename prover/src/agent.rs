@@ -25,6 +25,7 @@ use opml_vm::{Limits, Status};
 
 use crate::chain::{Chain, ChainError};
 use crate::model::Model;
+use crate::progress::Progress;
 
 /// Why an agent could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +120,18 @@ impl Run {
     /// Runs `program` on `input` (fast engine; the stepper only on demand during a dispute); it may end halted or
     /// trapped.
     pub fn new(program: &ModelProgram, input: &TaskInput) -> Result<Run, AgentError> {
-        let trace = GuestTrace::new(program.program.clone(), input.inputs.clone(), Limits::default())
-            .map_err(|e| AgentError::Run(e.to_string()))?;
+        Run::observed(program, input, &mut |_| {})
+    }
+
+    /// [`Run::new`], calling `on_segment(n)` after the `n`-th segment (for progress display).
+    pub fn observed(
+        program: &ModelProgram,
+        input: &TaskInput,
+        on_segment: &mut dyn FnMut(u64),
+    ) -> Result<Run, AgentError> {
+        let trace =
+            GuestTrace::new_observed(program.program.clone(), input.inputs.clone(), Limits::default(), on_segment)
+                .map_err(|e| AgentError::Run(e.to_string()))?;
         // A trap is a final state like any other: a challenger must be able to re-execute a trapping task and
         // dispute a claim that it halted. Only a claim needs a halted run ([`Run::halted`]).
         Ok(Run { trace, r0: None })
@@ -236,6 +247,40 @@ impl std::fmt::Display for Event {
     }
 }
 
+impl Event {
+    /// The event as one JSON object for scripts: `event` names its kind, the other fields its data, `text` is
+    /// the human-readable line.
+    pub fn to_json(&self) -> serde_json::Value {
+        let hex = |h: &Hash| crate::local::hex(&h.0);
+        let mut v = match self {
+            Event::Ran { task, model, segments, seconds } => {
+                serde_json::json!({ "event": "ran", "task": task, "model": model, "segments": segments, "seconds": seconds })
+            }
+            Event::Claimed { task, claim, output_hash, lie } => serde_json::json!({
+                "event": "claimed", "task": task, "claim": claim, "output_hash": hex(output_hash), "lie": lie
+            }),
+            Event::Agrees { claim } => serde_json::json!({ "event": "agrees", "claim": claim }),
+            Event::Disagrees { claim, ours, theirs } => serde_json::json!({
+                "event": "disagrees", "claim": claim, "our_final_root": hex(ours), "claimed_final_root": hex(theirs)
+            }),
+            Event::Opened { claim, dispute } => {
+                serde_json::json!({ "event": "opened", "claim": claim, "dispute": dispute })
+            }
+            Event::Moved { claim, dispute, role, phase, interval, detail, bytes } => serde_json::json!({
+                "event": "moved", "claim": claim, "dispute": dispute,
+                "role": if *role == Role::Worker { "worker" } else { "challenger" },
+                "phase": phase, "interval": [interval.0, interval.1], "detail": detail, "bytes": bytes
+            }),
+            Event::Resolved { claim, dispute, outcome } => {
+                serde_json::json!({ "event": "resolved", "claim": claim, "dispute": dispute, "outcome": outcome })
+            }
+            Event::Finalized { claim } => serde_json::json!({ "event": "finalized", "claim": claim }),
+        };
+        v["text"] = serde_json::Value::String(self.to_string());
+        v
+    }
+}
+
 /// The first 8 bytes of a hash, in hex.
 pub fn short(h: &Hash) -> String {
     h.0[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -293,21 +338,37 @@ async fn move_once<C: Chain, T: Trace + ?Sized>(
     trace: &T,
     tree: Option<&MerkleTree>,
     log: &Log,
+    progress: &Progress,
 ) -> Result<bool, AgentError> {
     let d = state.dispute(id).map_err(|e| AgentError::Run(e.to_string()))?;
     if d.mover() != Some(role) {
         return Ok(false);
     }
+    progress.round(claim, id, d, state.claim.segments, state.config.arity);
+    // The stepper's work (a segment's step count, step roots, a proof) can take a while on a large model.
+    let working = crate::progress::stepper_work(d, role).map(|w| progress.working(w));
     let mv = guarded(|| match (role, tree) {
         (Role::Worker, Some(tree)) => agent::worker_move(d, &state.config, &Dyn(trace), tree),
         (Role::Challenger, _) => agent::challenger_move(d, &state.config, &Dyn(trace)),
         (Role::Worker, None) => None,
     })?;
+    drop(working);
     let Some(mv) = mv else { return Ok(false) };
     let (phase, interval) = phase_of(d);
     let detail = describe(d, &state.config, &mv);
     let before = chain.stats().bytes();
-    chain.play(PlayArgs { claim, dispute: id, seq: d.seq, mv }).await?;
+    if let Err(e) = chain.play(PlayArgs { claim, dispute: id, seq: d.seq, mv }).await {
+        // The game refused the move: if the dispute moved on meanwhile (the opponent called `timeout` while this
+        // move was computed, or this agent was paused), that is not a failure; the next poll sees the new state.
+        if matches!(e.canister(), Some(CanisterError::Game(_))) {
+            let now = chain.get_claim_state(claim).await?;
+            let moved_on = now.dispute(id).map(|n| !n.is_active() || n.seq != d.seq).unwrap_or(false);
+            if moved_on {
+                return Ok(false);
+            }
+        }
+        return Err(e.into());
+    }
     let bytes = chain.stats().bytes() - before;
     log(&Event::Moved { claim, dispute: id, role, phase, interval, detail, bytes });
     Ok(true)
@@ -328,12 +389,28 @@ pub struct Worker<C> {
     lie: Option<Lie>,
     claims: BTreeMap<Id, Defended>,
     log: Log,
+    progress: Arc<Progress>,
     force_finalize: bool,
 }
 
 impl<C: Chain> Worker<C> {
+    /// A worker for `program` over `chain`, honest unless `lie`, reporting what it does to `log`.
     pub fn new(chain: C, program: Arc<ModelProgram>, lie: Option<Lie>, log: Log) -> Worker<C> {
-        Worker { chain, program, lie, claims: BTreeMap::new(), log, force_finalize: false }
+        Worker {
+            chain,
+            program,
+            lie,
+            claims: BTreeMap::new(),
+            log,
+            progress: Progress::hidden(),
+            force_finalize: false,
+        }
+    }
+
+    /// Shows its long work (runs, rounds, stepper work) on `progress`.
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Worker<C> {
+        self.progress = progress;
+        self
     }
 
     /// The program hash of the model it serves.
@@ -357,16 +434,18 @@ impl<C: Chain> Worker<C> {
         AgentError,
     > {
         let start = std::time::Instant::now();
+        let bar = self.progress.inference(&format!("task {task}: running {}", self.program.model.name));
+        let mut on_segment = |n| bar.segment(n);
         let (run, output, segments, opening): (Arc<dyn Trace + Send + Sync>, Vec<u8>, u64, Vec<u8>) = match &self.lie {
             None | Some(Lie::OtherInput(_)) => {
                 let run = match &self.lie {
                     Some(Lie::OtherInput(other)) => {
                         let other = TaskInput::new(input.model, other).map_err(AgentError::Run)?;
-                        let mut run = Run::new(&self.program, &other)?.halted()?;
+                        let mut run = Run::observed(&self.program, &other, &mut on_segment)?.halted()?;
                         run.r0 = Some(self.program.initial_root(&input.root())?);
                         run
                     }
-                    _ => Run::new(&self.program, input)?.halted()?,
+                    _ => Run::observed(&self.program, input, &mut on_segment)?.halted()?,
                 };
                 let opening = run.trace.final_opening().map_err(|e| AgentError::Run(e.to_string()))?;
                 let (output, segments) = (run.output().to_vec(), run.trace.segments());
@@ -378,6 +457,7 @@ impl<C: Chain> Worker<C> {
                 (Arc::new(run), output, segments, opening)
             }
         };
+        drop(bar);
         (self.log)(&Event::Ran {
             task,
             model: self.program.model.name,
@@ -447,14 +527,25 @@ impl<C: Chain> Worker<C> {
                 if !dispute.is_active() {
                     if let std::collections::btree_map::Entry::Vacant(e) = c.resolved.entry(d) {
                         let text = outcome_text(dispute);
+                        self.progress.resolved(id, d);
                         (self.log)(&Event::Resolved { claim: id, dispute: d, outcome: text.clone() });
                         e.insert(text);
                     }
                     continue;
                 }
                 let run = c.run.clone();
-                if move_once(&self.chain, id, d, &state, Role::Worker, &*run, Some(&c.tree), &self.log).await? {
+                if move_once(&self.chain, id, d, &state, Role::Worker, &*run, Some(&c.tree), &self.log, &self.progress)
+                    .await?
+                {
                     moves += 1;
+                } else if dispute.mover() == Some(Role::Challenger) && dispute.deadline().is_some_and(|t| t < wall_ns())
+                {
+                    // The challenger's clock ran out: the worker claims the dispute (anyone may call `timeout`).
+                    match self.chain.timeout(id, d).await {
+                        Ok(()) => moves += 1,
+                        Err(e) if matches!(e.canister(), Some(CanisterError::Game(_))) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
             // `finalize` is an update call: try it once the window has passed by the local clock, and otherwise
@@ -518,11 +609,19 @@ pub struct Challenger<C> {
     program: Arc<ModelProgram>,
     disputes: BTreeMap<Id, Watched>,
     log: Log,
+    progress: Arc<Progress>,
 }
 
 impl<C: Chain> Challenger<C> {
+    /// A challenger for claims over `program` on `chain`, reporting what it does to `log`.
     pub fn new(chain: C, program: Arc<ModelProgram>, log: Log) -> Challenger<C> {
-        Challenger { chain, program, disputes: BTreeMap::new(), log }
+        Challenger { chain, program, disputes: BTreeMap::new(), log, progress: Progress::hidden() }
+    }
+
+    /// Shows its long work (re-executions, rounds, stepper work) on `progress`.
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Challenger<C> {
+        self.progress = progress;
+        self
     }
 
     /// The live claim of `task` (or its last claim).
@@ -549,7 +648,9 @@ impl<C: Chain> Challenger<C> {
             return Err(AgentError::InputMismatch { task: view.task, want: view.claim.input_root, have: input.root() });
         }
         let start = std::time::Instant::now();
-        let run = Run::new(&self.program, input)?;
+        let bar = self.progress.inference(&format!("claim {claim}: re-running {}", self.program.model.name));
+        let run = Run::observed(&self.program, input, &mut |n| bar.segment(n))?;
+        drop(bar);
         (self.log)(&Event::Ran {
             task: view.task,
             model: self.program.model.name,
@@ -585,12 +686,25 @@ impl<C: Chain> Challenger<C> {
             let d = state.dispute(w.dispute).map_err(|e| AgentError::Run(e.to_string()))?;
             if !d.is_active() {
                 let text = outcome_text(d);
+                self.progress.resolved(claim, w.dispute);
                 (self.log)(&Event::Resolved { claim, dispute: w.dispute, outcome: text.clone() });
                 w.resolution = Some(text);
                 continue;
             }
             let run = w.run.clone();
-            if move_once(&self.chain, claim, w.dispute, &state, Role::Challenger, &*run, None, &self.log).await? {
+            if move_once(
+                &self.chain,
+                claim,
+                w.dispute,
+                &state,
+                Role::Challenger,
+                &*run,
+                None,
+                &self.log,
+                &self.progress,
+            )
+            .await?
+            {
                 moves += 1;
             } else if d.mover() == Some(Role::Worker) && d.deadline().is_some_and(|t| t < wall_ns()) {
                 // The worker's clock ran out: anyone may end the dispute.

@@ -44,6 +44,8 @@ pub struct DaemonOptions {
     pub stake: u64,
     pub window_ns: u64,
     pub clock_ns: u64,
+    /// Where its status lines go (text or JSON).
+    pub output: crate::progress::Output,
 }
 
 /// Counters for `/metrics`.
@@ -187,7 +189,10 @@ pub async fn run<C: Chain>(
             let view = w.chain.get_claim(id).await.map_err(|e| e.to_string())?;
             served.insert(view.task);
             w.resume(id, &input).await.map_err(|e| e.to_string())?;
-            println!("resumed claim {id} on task {}", view.task);
+            opts.output.result(
+                &format!("resumed claim {id} on task {}", view.task),
+                serde_json::json!({ "event": "resumed", "claim": id, "task": view.task }),
+            );
             claims.insert(id, i.to_string());
             inputs.insert(input.root(), (i.to_string(), input));
         }
@@ -204,7 +209,10 @@ pub async fn run<C: Chain>(
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("worker API listening on http://{local}");
+        opts.output.result(
+            &format!("worker API listening on http://{local}"),
+            serde_json::json!({ "event": "listening", "url": format!("http://{local}") }),
+        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -218,7 +226,7 @@ pub async fn run<C: Chain>(
             let page = match w.chain.list_tasks(start, 100).await {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("listing tasks: {e}");
+                    opts.output.warn(&format!("listing tasks: {e}"));
                     break;
                 }
             };
@@ -235,7 +243,7 @@ pub async fn run<C: Chain>(
                             claims.insert(claim, text.clone());
                             save(&opts.state, &claims)?;
                         }
-                        Err(e) => eprintln!("task {}: {e}", t.id),
+                        Err(e) => opts.output.warn(&format!("task {}: {e}", t.id)),
                     }
                 }
             }
@@ -245,7 +253,7 @@ pub async fn run<C: Chain>(
             }
         }
         if let Err(e) = w.poll().await {
-            eprintln!("defending claims: {e}");
+            opts.output.warn(&format!("defending claims: {e}"));
         }
         if opts.exit_when_settled && !w.claims().is_empty() && w.settled() {
             return Ok(());

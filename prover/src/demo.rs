@@ -23,6 +23,7 @@ use opml_verifier_canister::types::{Config, Id, PostTask, TaskStatus};
 use crate::agent::{Challenger, Event, Lie, Log, ModelProgram, TaskInput, Verdict, Worker};
 use crate::chain::{Chain, IcChain, Network, generate_identity};
 use crate::model;
+use crate::progress::Progress;
 
 /// The worker stake a demo task asks for.
 pub const STAKE: u64 = 100_000_000;
@@ -51,13 +52,23 @@ pub struct DemoOptions {
     pub lie: Option<String>,
     /// Bisection arity.
     pub arity: u8,
-    /// Print progress.
+    /// Print progress lines.
     pub verbose: bool,
+    /// Progress bars (hidden by default).
+    pub progress: Arc<Progress>,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { model: "minilm".into(), input: None, lie_input: None, lie: None, arity: 8, verbose: true }
+        DemoOptions {
+            model: "minilm".into(),
+            input: None,
+            lie_input: None,
+            lie: None,
+            arity: 8,
+            verbose: true,
+            progress: Progress::hidden(),
+        }
     }
 }
 
@@ -150,9 +161,10 @@ pub fn demo_config(ledger: Principal, fee: u64, arity: u8) -> Config {
 /// Runs the demo; returns what it measured.
 pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     let verbose = opts.verbose;
+    let progress = opts.progress.clone();
     let say = move |s: String| {
         if verbose {
-            println!("{s}");
+            progress.println(&s);
         }
     };
     let model = model::find(&opts.model)?;
@@ -234,7 +246,10 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     }
     report.phases.push(("register programs".into(), secs(t)));
 
-    let log_for = |who: &'static str| -> Log { Arc::new(move |e: &Event| say(format!("   [{who:<10}] {e}"))) };
+    let log_for = |who: &'static str| -> Log {
+        let say = say.clone();
+        Arc::new(move |e: &Event| say(format!("   [{who:<10}] {e}")))
+    };
     let input = TaskInput::new(model, &input_text)?;
     let spec = PostTask {
         program: program.hash,
@@ -250,9 +265,11 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     say(format!("== 4. honest task: {} on {input_text:?}", model.name));
     let task = requester.chain.post_task(spec.clone()).await.map_err(|e| e.to_string())?;
     say(format!("   requester posted task {task} (reward {REWARD}, stake {STAKE})"));
-    let mut honest = Worker::new(worker.chain, program.clone(), None, log_for("worker"));
+    let mut honest =
+        Worker::new(worker.chain, program.clone(), None, log_for("worker")).with_progress(opts.progress.clone());
     let claim = honest.serve(task, &input).await.map_err(|e| e.to_string())?;
-    let mut watcher = Challenger::new(challenger.chain, program.clone(), log_for("challenger"));
+    let mut watcher =
+        Challenger::new(challenger.chain, program.clone(), log_for("challenger")).with_progress(opts.progress.clone());
     if watcher.check(claim, &input).await.map_err(|e| e.to_string())? != Verdict::Agrees {
         return Err("the challenger disagreed with the honest worker".into());
     }
@@ -283,7 +300,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
         )),
     }
     let cheat_task = requester.chain.post_task(spec).await.map_err(|e| e.to_string())?;
-    let mut liar = Worker::new(cheater.chain, program.clone(), Some(lie), log_for("cheater"));
+    let mut liar =
+        Worker::new(cheater.chain, program.clone(), Some(lie), log_for("cheater")).with_progress(opts.progress.clone());
     let cheat_claim = liar.serve(cheat_task, &input).await.map_err(|e| e.to_string())?;
     let out = liar.chain.get_claim(cheat_claim).await.map_err(|e| e.to_string())?.output;
     say(format!("   claimed output: {}", model::describe_output(model, &out)));

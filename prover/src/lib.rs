@@ -9,4 +9,5 @@ pub mod demo;
 pub mod lie;
 pub mod local;
 pub mod model;
+pub mod progress;
 pub mod status;

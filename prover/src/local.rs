@@ -8,17 +8,25 @@ use opml_vm::io::Inputs;
 use opml_vm::{Limits, NoHost, StateHasher, Status};
 
 use crate::model;
+use crate::progress::Output;
 
+/// Lowercase hex of `h`.
 pub fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn run(model: &str, input: &str, stepper: bool, json: bool) -> Result<(), String> {
+/// Runs `model` on `input` in the fast engine (and with `stepper`, also in the stepping machine, checking both
+/// reach the same roots) and prints the output and commitments on `out`.
+pub fn run(model: &str, input: &str, stepper: bool, out: &Output) -> Result<(), String> {
+    let json = out.json;
     let model = model::find(model)?;
     let program = GuestProgram::new(model.wasm).map_err(|e| format!("the {} guest is invalid: {e}", model.name))?;
     let inputs = Arc::new(Inputs::new(model::blobs(model, input)?));
     let limits = Limits::default();
-    let result = opml_vm::fast::run(&program, inputs.clone(), limits, true).map_err(|e| e.to_string())?;
+    let bar = out.progress.inference(&format!("running {}", model.name));
+    let result = opml_vm::fast::run_observed(&program, inputs.clone(), limits, true, &mut |n| bar.segment(n))
+        .map_err(|e| e.to_string())?;
+    drop(bar);
     let status = match result.status {
         Status::Halted => "halted".to_string(),
         Status::Trapped(t) => format!("trapped: {t}"),
@@ -30,10 +38,13 @@ pub fn run(model: &str, input: &str, stepper: bool, json: bool) -> Result<(), St
         let mut m = program.machine(inputs.clone(), limits).map_err(|e| e.to_string())?;
         let mut hasher = StateHasher::new();
         let mut roots = vec![hasher.root(&m)];
+        let bar = out.progress.inference(&format!("stepping {} (of {} segments)", model.name, result.segments()));
         while matches!(m.status(), Status::Idle | Status::Running) {
             m.run(&mut NoHost, u64::MAX).map_err(|e| e.to_string())?;
             roots.push(hasher.root(&m));
+            bar.segment(roots.len() as u64 - 1);
         }
+        drop(bar);
         if roots != result.segment_roots {
             return Err(format!(
                 "the stepper's roots differ from the fast engine's (stepper final {}, fast final {}): this is a VM bug",

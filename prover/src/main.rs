@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use candid::Principal;
 use clap::{Args, Parser, Subcommand};
-use opml_prover::agent::{Challenger, Event, Lie, Log, ModelProgram, TaskInput, Verdict, Worker};
+use opml_prover::agent::{Challenger, Lie, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{self, Chain, IcChain, Network};
+use opml_prover::progress::Output;
 use opml_prover::{demo, model};
-use opml_verifier_canister::types::PostTask;
+use opml_verifier_canister::types::{PostTask, WithdrawalStatus};
 
 /// Verifiable ML inference for the Internet Computer (optimistic: run off-chain, challenge by bisection,
 /// settle with a one-step proof on-chain).
@@ -23,9 +24,12 @@ use opml_verifier_canister::types::PostTask;
 #[derive(Parser)]
 #[command(name = "opml", version, about, long_about)]
 struct Cli {
-    /// Print machine-readable JSON instead of text (where supported).
+    /// Print one JSON object per line instead of text (every command), and no progress bars.
     #[arg(long, global = true)]
     json: bool,
+    /// Only results, warnings and errors: no progress bars and no per-move lines.
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,6 +96,12 @@ enum Command {
         /// A principal allowed to register programs (repeatable).
         #[arg(long)]
         operator: Vec<String>,
+        /// Shortest dispute clock a task may ask for, seconds (short clocks make timeouts testable locally).
+        #[arg(long, default_value_t = 60)]
+        min_clock_s: u64,
+        /// Shortest challenge window a task may ask for, seconds.
+        #[arg(long, default_value_t = 60)]
+        min_window_s: u64,
     },
     /// Install (or with --canister, upgrade) the verifier canister on a replica. Local replicas only create the
     /// canister with provisional cycles; on mainnet create it with dfx/icp-cli and pass --canister.
@@ -334,26 +344,26 @@ async fn connect(net: &Net) -> Result<IcChain, Fail> {
     Ok(c)
 }
 
-fn printer(json: bool) -> Log {
-    Arc::new(move |e: &Event| {
-        if json {
-            println!("{}", serde_json::json!({ "event": e.to_string() }));
-        } else {
-            println!("{e}");
-        }
-    })
-}
-
 async fn run(cli: Cli) -> Res {
     let json = cli.json;
+    let out = Output::new(json, cli.quiet);
     match cli.command {
-        Command::Run { model, input, stepper } => opml_prover::local::run(&model, &input, stepper, json)?,
+        Command::Run { model, input, stepper } => opml_prover::local::run(&model, &input, stepper, &out)?,
         Command::Demo { model, input, lie, lie_input, arity } => {
             if !(2..=16).contains(&arity) {
                 return Err(Fail(2, format!("--arity must be in 2..=16 (got {arity})")));
             }
             model::find(&model)?;
-            let report = demo::run(demo::DemoOptions { model, input, lie, lie_input, arity, verbose: !json }).await?;
+            let report = demo::run(demo::DemoOptions {
+                model,
+                input,
+                lie,
+                lie_input,
+                arity,
+                verbose: !json,
+                progress: out.progress.clone(),
+            })
+            .await?;
             if json {
                 println!("{}", demo::report_json(&report));
             }
@@ -361,7 +371,7 @@ async fn run(cli: Cli) -> Res {
                 return Err(Fail(1, "the demo did not end with the cheater slashed".into()));
             }
         }
-        Command::Devnet { port, arity, operator } => {
+        Command::Devnet { port, arity, operator, min_clock_s, min_window_s } => {
             let operators = operator
                 .iter()
                 .map(|p| Principal::from_text(p).map_err(|e| Fail(1, format!("bad operator principal `{p}`: {e}"))))
@@ -372,6 +382,8 @@ async fn run(cli: Cli) -> Res {
             })?;
             let mut config = demo::demo_config(devnet.ledger_id(), devnet.ledger_fee() as u64, arity);
             config.operators = operators;
+            config.min_clock_ns = min_clock_s.saturating_mul(1_000_000_000);
+            config.min_challenge_window_ns = min_window_s.saturating_mul(1_000_000_000);
             let canister = devnet
                 .install_canister(
                     opml_canister_wasm::VERIFIER_WASM,
@@ -403,13 +415,21 @@ async fn run(cli: Cli) -> Res {
             config.sweep_interval_s = 60;
             let wasm = chain::gzip(opml_canister_wasm::VERIFIER_WASM)?;
             let id = chain::deploy(&agent, network.url(), &wasm, &config, existing).await?;
-            println!("verifier canister {id} {}", if existing.is_some() { "upgraded" } else { "installed" });
+            let action = if existing.is_some() { "upgraded" } else { "installed" };
+            out.result(
+                &format!("verifier canister {id} {action}"),
+                serde_json::json!({ "canister": id.to_text(), "action": action }),
+            );
         }
         Command::Program { command: ProgramCommand::Register { net, model } } => {
             let m = model::find(&model)?;
             let c = connect(&net).await?;
             let h = c.register_program(m.wasm).await?;
-            println!("{} registered as program {}", m.name, opml_prover::local::hex(&h.0));
+            let hash = opml_prover::local::hex(&h.0);
+            out.result(
+                &format!("{} registered as program {hash}", m.name),
+                serde_json::json!({ "model": m.name, "program": hash }),
+            );
         }
         Command::Task { command: TaskCommand::Post { net, model, input, reward, stake, window_s, clock_s } } => {
             let m = model::find(&model)?;
@@ -426,7 +446,11 @@ async fn run(cli: Cli) -> Res {
                     worker_stake: stake,
                 })
                 .await?;
-            println!("task {id} posted (input root {})", opml_prover::local::hex(&input.root().0));
+            let root = opml_prover::local::hex(&input.root().0);
+            out.result(
+                &format!("task {id} posted (input root {root})"),
+                serde_json::json!({ "task": id, "input_root": root }),
+            );
         }
         Command::Deposit { net, amount, faucet } => {
             let c = connect(&net).await?;
@@ -434,25 +458,35 @@ async fn run(cli: Cli) -> Res {
                 c.devnet_mint(2 * amount as u128).await?;
             }
             let b = c.deposit(amount).await?;
-            println!("deposited {amount}; balance {b}");
+            out.result(
+                &format!("deposited {amount}; balance {b}"),
+                serde_json::json!({ "deposited": amount, "balance": b }),
+            );
         }
         Command::Withdraw { net, amount } => {
             let c = connect(&net).await?;
             let w = c.withdraw(amount).await?;
-            println!("withdrawal {}: {:?}", w.id, w.status);
+            match &w.status {
+                WithdrawalStatus::Completed { block } => out.result(
+                    &format!(
+                        "withdrawal {}: {} sent to your ledger account (fee {}), block {block}",
+                        w.id, w.amount, w.fee
+                    ),
+                    serde_json::json!({
+                        "withdrawal": w.id, "amount": w.amount, "fee": w.fee, "block": block.to_string()
+                    }),
+                ),
+                other => return Err(Fail(1, format!("withdrawal {} did not complete: {other:?}", w.id))),
+            }
         }
         Command::Balance { net } => {
             let c = connect(&net).await?;
             let b = c.balance_of(c.principal()).await?;
             let l = c.ledger_balance().await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "principal": c.principal().to_text(), "balance": b, "ledger": l.to_string() })
-                );
-            } else {
-                println!("{}: canister balance {b}, ledger balance {l}", c.principal());
-            }
+            out.result(
+                &format!("{}: canister balance {b}, ledger balance {l}", c.principal()),
+                serde_json::json!({ "principal": c.principal().to_text(), "balance": b, "ledger": l.to_string() }),
+            );
         }
         Command::Worker {
             net,
@@ -484,7 +518,7 @@ async fn run(cli: Cli) -> Res {
             let c = connect(&net).await?;
             let lie = if corrupt { Some(Lie::CorruptState) } else { lie_input.map(Lie::OtherInput) };
             let metrics = Arc::new(opml_prover::daemon::Metrics::default());
-            let w = Worker::new(c, program, lie, metrics.counting(printer(json)));
+            let w = Worker::new(c, program, lie, metrics.counting(out.log())).with_progress(out.progress.clone());
             let opts = opml_prover::daemon::DaemonOptions {
                 task,
                 exit_when_settled,
@@ -495,6 +529,7 @@ async fn run(cli: Cli) -> Res {
                 stake,
                 window_ns: window_s.saturating_mul(1_000_000_000),
                 clock_ns: clock_s.saturating_mul(1_000_000_000),
+                output: out.clone(),
             };
             opml_prover::daemon::run(w, m, input, opts, metrics).await?;
         }
@@ -503,10 +538,13 @@ async fn run(cli: Cli) -> Res {
             let input = TaskInput::new(m, &input)?;
             let program = Arc::new(ModelProgram::new(m)?);
             let c = connect(&net).await?;
-            let mut ch = Challenger::new(c, program, printer(json));
+            let mut ch = Challenger::new(c, program, out.log()).with_progress(out.progress.clone());
             let claim = ch.claim_of(task).await?;
             match ch.check(claim, &input).await? {
-                Verdict::Agrees => println!("claim {claim} on task {task}: agrees"),
+                Verdict::Agrees => out.result(
+                    &format!("claim {claim} on task {task}: agrees"),
+                    serde_json::json!({ "claim": claim, "task": task, "verdict": "agrees" }),
+                ),
                 Verdict::Disputed(_) => {
                     while !ch.settled() {
                         if ch.poll().await? == 0 {
@@ -515,9 +553,16 @@ async fn run(cli: Cli) -> Res {
                     }
                     let r = ch.resolution(claim).unwrap_or_default().to_string();
                     if !r.contains("ChallengerWon") {
+                        out.result(
+                            &format!("claim {claim} on task {task}: dispute lost ({r})"),
+                            serde_json::json!({ "claim": claim, "task": task, "verdict": "lost", "outcome": r }),
+                        );
                         return Err(Fail(3, format!("the dispute on claim {claim} was lost: {r}")));
                     }
-                    println!("claim {claim} on task {task}: invalidated ({r})");
+                    out.result(
+                        &format!("claim {claim} on task {task}: invalidated ({r})"),
+                        serde_json::json!({ "claim": claim, "task": task, "verdict": "invalidated", "outcome": r }),
+                    );
                 }
             }
         }
@@ -526,7 +571,12 @@ async fn run(cli: Cli) -> Res {
             let input = TaskInput::new(m, &input)?;
             let program = Arc::new(ModelProgram::new(m)?);
             let c = connect(&net).await?;
-            let mut ch = Challenger::new(c, program.clone(), printer(json));
+            let mut ch = Challenger::new(c, program.clone(), out.log()).with_progress(out.progress.clone());
+            let (p, r) = (opml_prover::local::hex(&program.hash.0), opml_prover::local::hex(&input.root().0));
+            out.result(
+                &format!("watching claims of {} (program {p}) on input root {r}", m.name),
+                serde_json::json!({ "event": "watching", "model": m.name, "program": p, "input_root": r }),
+            );
             let mut seen = std::collections::BTreeSet::new();
             let mut start = 0;
             loop {
@@ -534,7 +584,7 @@ async fn run(cli: Cli) -> Res {
                     let page = match ch.chain.list_claims(start, 100).await {
                         Ok(p) => p,
                         Err(e) => {
-                            eprintln!("listing claims: {e}");
+                            out.warn(&format!("listing claims: {e}"));
                             break;
                         }
                     };
@@ -545,7 +595,7 @@ async fn run(cli: Cli) -> Res {
                             && seen.insert(v.id)
                             && let Err(e) = ch.check(v.id, &input).await
                         {
-                            eprintln!("claim {}: {e}", v.id);
+                            out.warn(&format!("claim {}: {e}", v.id));
                         }
                         start = start.max(v.id);
                     }
@@ -555,7 +605,7 @@ async fn run(cli: Cli) -> Res {
                     }
                 }
                 if let Err(e) = ch.poll().await {
-                    eprintln!("playing disputes: {e}");
+                    out.warn(&format!("playing disputes: {e}"));
                 }
                 tokio::time::sleep(Duration::from_millis(poll_ms)).await;
             }
@@ -590,13 +640,17 @@ async fn run(cli: Cli) -> Res {
                 }
             }
         }
-        Command::Identity { command: IdentityCommand::New { out } } => {
-            if out.exists() {
-                return Err(Fail(1, format!("{} exists; not overwriting it", out.display())));
+        Command::Identity { command: IdentityCommand::New { out: path } } => {
+            if path.exists() {
+                return Err(Fail(1, format!("{} exists; not overwriting it", path.display())));
             }
             let (id, pem) = chain::generate_identity()?;
-            std::fs::write(&out, pem).map_err(|e| Fail(1, format!("cannot write {}: {e}", out.display())))?;
-            println!("{} written; principal {}", out.display(), ic_agent::Identity::sender(&id)?);
+            std::fs::write(&path, pem).map_err(|e| Fail(1, format!("cannot write {}: {e}", path.display())))?;
+            let principal = ic_agent::Identity::sender(&id)?;
+            out.result(
+                &format!("{} written; principal {principal}", path.display()),
+                serde_json::json!({ "path": path.display().to_string(), "principal": principal.to_text() }),
+            );
         }
     }
     Ok(())

@@ -381,6 +381,18 @@ impl<'p> FastSession<'p> {
 /// Runs `program` on `inputs` to completion in wasmi. With `roots` false the boundary roots are not
 /// computed (for measuring the commitment overhead); `segment_roots` then holds only zeros.
 pub fn run(program: &GuestProgram, inputs: Arc<Inputs>, limits: Limits, roots: bool) -> Result<RunResult, FastError> {
+    run_observed(program, inputs, limits, roots, &mut |_| {})
+}
+
+/// [`run`], calling `on_segment(n)` after the `n`-th segment completes (for progress display; it cannot
+/// influence the run).
+pub fn run_observed(
+    program: &GuestProgram,
+    inputs: Arc<Inputs>,
+    limits: Limits,
+    roots: bool,
+    on_segment: &mut dyn FnMut(u64),
+) -> Result<RunResult, FastError> {
     let start = Instant::now();
     let mut session = FastSession::new(program, inputs, limits)?;
     let mut root_time = Duration::ZERO;
@@ -395,7 +407,12 @@ pub fn run(program: &GuestProgram, inputs: Arc<Inputs>, limits: Limits, roots: b
     };
     let mut segment_roots = vec![root(&mut session)];
     while session.run_segment()? == Status::Idle {
+        on_segment(session.segment());
         segment_roots.push(root(&mut session));
+    }
+    // A trap ends the run without completing its segment.
+    if session.status() == Status::Halted {
+        on_segment(session.segment());
     }
     segment_roots.push(root(&mut session));
     let output = session.output().to_vec();

@@ -69,7 +69,18 @@ pub struct GuestTrace {
 impl GuestTrace {
     /// Runs the task in the fast engine and prepares the trace.
     pub fn new(program: GuestProgram, inputs: Arc<Inputs>, limits: Limits) -> Result<Self, TraceError> {
-        let run = fast::run(&program, inputs.clone(), limits, true)?;
+        Self::new_observed(program, inputs, limits, &mut |_| {})
+    }
+
+    /// [`GuestTrace::new`], calling `on_segment(n)` after the fast engine completes its `n`-th segment
+    /// (for progress display).
+    pub fn new_observed(
+        program: GuestProgram,
+        inputs: Arc<Inputs>,
+        limits: Limits,
+        on_segment: &mut dyn FnMut(u64),
+    ) -> Result<Self, TraceError> {
+        let run = fast::run_observed(&program, inputs.clone(), limits, true, on_segment)?;
         let index = program.machine(inputs.clone(), limits)?.program_index();
         Ok(Self { program, inputs, limits, run, index, segments: Mutex::new(BTreeMap::new()) })
     }
