@@ -14,7 +14,7 @@
 //! | 7 | a party goes silent mid-dispute: loses on its clock (public `timeout` by a third party, and the sweep timer) | `silent_worker_loses_on_clock`, `silent_challenger_loses_on_clock`, `sweep_timer_ends_silent_disputes` (silence.rs) |
 //! | 8 | forged one-step proofs (memory leaf, Merkle sibling, stack value, instruction, other step): each refused, every forger loses | `forged_step_proofs_are_refused_and_every_forger_loses` (adversarial.rs) |
 //! | 9 | many challengers (wrong input, malicious, silent) against one honest claim: the worker wins each, paid once | `many_challengers_against_one_honest_claim_all_lose` (crowd.rs) |
-//! | 10 | the worker disputes its own honest claim from a second identity: loses the burned share; an honest watcher pays nothing | `self_challenge_grief_costs_the_worker_the_burn` (crowd.rs) |
+//! | 10 | the worker disputes its own claim from a second identity: griefing an honest claim loses the bond's burn (an honest watcher pays nothing); front-running the challenge of its lie loses the stake's burn and the raced honest challenger is refunded | `self_challenge_grief_costs_the_worker_the_burn`, `self_challenge_of_a_lie_costs_the_burn_and_refunds_the_honest_challenger` (crowd.rs) |
 //! | 11 | canister upgraded in the middle of several concurrent disputes: all finish correctly | `upgrade_mid_disputes_keeps_every_game` (restart.rs) |
 //! | 12 | the worker restarts mid-dispute, resumes from its state file and still wins | `worker_restart_resumes_from_disk_and_wins` (restart.rs) |
 //! | 13 | malformed calls at every game method: typed errors, stable memory and game state unchanged | `malformed_calls_are_refused_with_typed_errors_and_change_nothing` (malformed.rs) |
