@@ -19,16 +19,26 @@ use opml_verifier_canister::types::{PostTask, WithdrawalStatus};
 /// Verifiable ML inference for the Internet Computer (optimistic: run off-chain, challenge by bisection,
 /// settle with a one-step proof on-chain).
 ///
-/// Start with `opml demo` (everything on an in-process local IC). Against a replica or mainnet: `opml deploy`,
-/// `opml program register`, `opml deposit`, `opml task post`, then `opml worker` and `opml challenge`.
+/// Start with `opml demo --model digits` (the whole protocol on an in-process local IC, a few seconds) or
+/// `opml run --model digits --input heldout:3` (one local run). Step by step on a local devnet: `opml identity new`
+/// for each party, `opml devnet --operator <principal>` (prints the URL and canister id to export as OPML_NETWORK and
+/// OPML_CANISTER), then as the operator `opml program register digits`, as each party `opml deposit --faucet
+/// <amount>`, as a requester `opml task post`, as a worker `opml worker`, as a challenger `opml challenge` or
+/// `opml watch`, and `opml status <task>` to follow. On a replica or mainnet, `opml deploy` installs the canister.
+///
+/// The chain flags (--network, --identity, --canister) go after the command, or come from OPML_NETWORK,
+/// OPML_IDENTITY, OPML_CANISTER or a TOML file ($OPML_CONFIG, else ~/.config/opml/config.toml).
+/// Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage, 3 a dispute was lost.
+/// Logs: RUST_LOG=opml_prover=debug shows every canister call on stderr.
 #[derive(Parser)]
 #[command(name = "opml", version, about, long_about)]
 struct Cli {
     /// Print one JSON object per line instead of text (every command), and no progress bars.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     json: bool,
-    /// Only results, warnings and errors: no progress bars and no per-move lines.
-    #[arg(long, short, global = true)]
+    /// Only results, warnings and errors: no progress bars and no per-move lines. (Progress bars are drawn on
+    /// stderr only when it is a terminal.)
+    #[arg(long, short, global = true, help_heading = "Output")]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -38,14 +48,15 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Net {
     /// `ic` (mainnet), `local` (http://127.0.0.1:4943, the default) or a URL (e.g. the one `opml devnet` prints).
-    #[arg(long, env = "OPML_NETWORK")]
+    #[arg(long, env = "OPML_NETWORK", help_heading = "Chain")]
     network: Option<String>,
-    /// PEM identity (Ed25519 or secp256k1, as dfx/icp-cli write it). Default: dfx's `default` identity.
-    /// Defaults for all three can also come from a TOML file ($OPML_CONFIG or ~/.config/opml/config.toml).
-    #[arg(long, env = "OPML_IDENTITY")]
+    /// PEM identity (Ed25519 or secp256k1, as dfx/icp-cli write it; `opml identity new` makes one). Default:
+    /// dfx's `default` identity. Defaults for all three can also come from a TOML file ($OPML_CONFIG or
+    /// ~/.config/opml/config.toml).
+    #[arg(long, env = "OPML_IDENTITY", help_heading = "Chain")]
     identity: Option<PathBuf>,
-    /// The verifier canister id.
-    #[arg(long, env = "OPML_CANISTER")]
+    /// The verifier canister id (`opml devnet` and `opml deploy` print it).
+    #[arg(long, env = "OPML_CANISTER", help_heading = "Chain")]
     canister: Option<String>,
 }
 
@@ -67,7 +78,8 @@ enum Command {
     /// The whole protocol on an in-process local IC: deploy, register, an honest task that finalizes, a cheating
     /// worker caught by bisection and a one-step proof, and a summary.
     Demo {
-        /// `minilm` (a wrong sentence embedding) or `digits` (fast).
+        /// `minilm` (a wrong sentence embedding; needs the MiniLM wheel from scripts/setup.sh) or `digits`
+        /// (fast).
         #[arg(long, default_value = "minilm")]
         model: String,
         /// The task's input (default: a fixed sentence / held-out image 3).
@@ -118,12 +130,12 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         arity: u8,
     },
-    /// Manage programs (model guests).
+    /// Register model guests with the canister.
     Program {
         #[command(subcommand)]
         command: ProgramCommand,
     },
-    /// Manage tasks.
+    /// Post tasks.
     Task {
         #[command(subcommand)]
         command: TaskCommand,
@@ -142,6 +154,7 @@ enum Command {
     Withdraw {
         #[command(flatten)]
         net: Net,
+        /// Amount in ledger units (arrives in full; the fee comes on top).
         amount: u64,
     },
     /// Show your canister balance and ledger balance.
@@ -149,8 +162,9 @@ enum Command {
         #[command(flatten)]
         net: Net,
     },
-    /// Serve tasks: run them, submit claims with stake, defend every dispute, finalize. Runs until its claims
-    /// are settled (with --exit-when-settled) or Ctrl-C.
+    /// Serve tasks: run them, submit claims with stake, defend every dispute, finalize. Serves the tasks over
+    /// --input and/or those posted through its HTTP API (--listen). Runs until Ctrl-C (or, with
+    /// --exit-when-settled, until its claims are settled).
     Worker {
         #[command(flatten)]
         net: Net,
@@ -218,6 +232,7 @@ enum Command {
     Watch {
         #[command(flatten)]
         net: Net,
+        /// Model of the tasks to watch.
         #[arg(long)]
         model: String,
         /// The input whose tasks it watches (claims over other inputs are skipped: inputs are off-chain).
@@ -227,7 +242,8 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         poll_ms: u64,
     },
-    /// Human-readable state of a task (its claims and disputes) or, with --claim, of one claim.
+    /// State of a task (its claims and their disputes: phase, whose turn, clocks, rounds) or, with --claim, of one
+    /// claim.
     Status {
         #[command(flatten)]
         net: Net,
@@ -237,7 +253,7 @@ enum Command {
         #[arg(long)]
         claim: Option<u64>,
     },
-    /// Identities.
+    /// Create identities (PEM key files).
     Identity {
         #[command(subcommand)]
         command: IdentityCommand,
@@ -261,13 +277,16 @@ enum TaskCommand {
     Post {
         #[command(flatten)]
         net: Net,
+        /// Model to run (`digits`, `minilm`; registered on the canister).
         #[arg(long)]
         model: String,
         /// The input (only its root goes on-chain; give the input to workers and challengers).
         #[arg(long)]
         input: String,
+        /// Reward paid to the worker whose claim is finalized.
         #[arg(long, default_value_t = demo::REWARD)]
         reward: u64,
+        /// Stake a worker locks with its claim (lost to a challenger who proves it wrong).
         #[arg(long, default_value_t = demo::STAKE)]
         stake: u64,
         /// Challenge window, seconds.
@@ -335,8 +354,21 @@ fn default_identity() -> Option<PathBuf> {
 }
 
 async fn connect(net: &Net) -> Result<IcChain, Fail> {
-    let network = net.network()?;
     let identity = chain::load_identity(&net.identity_path()?)?;
+    connect_as(net, identity).await
+}
+
+/// For read-only commands: the given identity, or the anonymous one when none is configured.
+async fn connect_reader(net: &Net) -> Result<IcChain, Fail> {
+    let identity = match net.identity_path() {
+        Ok(path) => chain::load_identity(&path)?,
+        Err(_) => Box::new(ic_agent::identity::AnonymousIdentity),
+    };
+    connect_as(net, identity).await
+}
+
+async fn connect_as(net: &Net, identity: Box<dyn ic_agent::Identity>) -> Result<IcChain, Fail> {
+    let network = net.network()?;
     let canister = net.canister()?.ok_or_else(|| Fail(1, "no canister: pass --canister <id>".into()))?;
     let c = IcChain::connect(&network, identity, canister).await?;
     // Fail early and clearly on a wrong canister id or an unreachable network.
@@ -611,7 +643,7 @@ async fn run(cli: Cli) -> Res {
             }
         }
         Command::Status { net, task, claim } => {
-            let c = connect(&net).await?;
+            let c = connect_reader(&net).await?;
             let claims = match (task, claim) {
                 (_, Some(cl)) => vec![cl],
                 (Some(t), None) => {

@@ -53,13 +53,18 @@ pub fn round_of(lo: u64, hi: u64, n: u64, k: u8) -> Round {
 pub fn describe_phase(d: &Dispute, segments: u64, k: u8) -> (String, Option<Round>) {
     match &d.phase {
         Phase::Segments(b) => {
-            (format!("segments [{}, {}] of {segments}", b.lo, b.hi), Some(round_of(b.lo, b.hi, segments, k)))
+            let r = round_of(b.lo, b.hi, segments, k);
+            (format!("segment round {}/{}: segments [{}, {}] of {segments}", r.round, r.total, b.lo, b.hi), Some(r))
         }
         Phase::CommitSteps { segment, .. } => (format!("segment {segment} found; worker commits its steps"), None),
-        Phase::Steps { segment, steps, bisection: b } => (
-            format!("steps [{}, {}] of {steps} in segment {segment}", b.lo, b.hi),
-            Some(round_of(b.lo, b.hi, *steps, k)),
-        ),
+        Phase::Steps { segment, steps, bisection: b } => {
+            let r = round_of(b.lo, b.hi, *steps, k);
+            let text = format!(
+                "step round {}/{}: steps [{}, {}] of {steps} in segment {segment}",
+                r.round, r.total, b.lo, b.hi
+            );
+            (text, Some(r))
+        }
         Phase::ProveStep { segment, step, .. } => (format!("one-step proof of step {step} in segment {segment}"), None),
     }
 }
@@ -121,7 +126,7 @@ impl Progress {
     /// A spinner for one run of the fast engine, counting its segments ([`Working::segment`]); it disappears
     /// when dropped.
     pub fn inference(&self, what: &str) -> Working {
-        Working(self.spinner("{spinner} {msg}: {pos} segments done ({elapsed})", what.to_string()))
+        Working(self.spinner("{spinner} {msg}: segments done {pos} ({elapsed})", what.to_string()))
     }
 
     /// A spinner for stepper work that blocks this thread; it disappears when the returned bar is dropped
@@ -136,16 +141,17 @@ impl Progress {
         let Some(m) = &self.multi else { return };
         let mut bars = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
         let bar = bars.entry((claim, dispute)).or_insert_with(|| {
-            let style = ProgressStyle::with_template("{prefix} [{bar:24}] round {pos}/{len} {msg}")
+            let style = ProgressStyle::with_template("{prefix} [{bar:24}] {msg}")
                 .expect("a valid template")
                 .progress_chars("=> ");
             m.add(ProgressBar::new(1).with_style(style).with_prefix(format!("claim {claim} dispute {dispute}")))
         });
         let (text, round) = describe_phase(d, segments, k);
+        // The bar fills with the rounds completed in this phase; a one-move phase shows it full.
         match round {
             Some(r) => {
                 bar.set_length(u64::from(r.total.max(1)));
-                bar.set_position(u64::from(r.round));
+                bar.set_position(u64::from(r.round - 1));
             }
             None => bar.set_position(bar.length().unwrap_or(1)),
         }

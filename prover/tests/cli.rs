@@ -426,6 +426,19 @@ fn watch_daemon_catches_a_lie_submitted_while_it_runs() {
     // Stake 100M to the watcher, less the 20 % burn; the cheater lost it.
     assert_eq!(balances(&net, &watcher).0, 1_080_000_000);
     assert_eq!(balances(&net, &cheat).0, 900_000_000);
+    // Reading needs no identity: `status` falls back to the anonymous one.
+    let out = Command::new(BIN)
+        .args(["--json", "status", "0"])
+        .env("OPML_NETWORK", &net.url)
+        .env("OPML_CANISTER", &net.canister)
+        .env_remove("OPML_IDENTITY")
+        .env_remove("OPML_CONFIG")
+        .env("HOME", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["status"].as_str().unwrap().starts_with("Invalidated"), "{v}");
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("watch test: {:.1} s", start.elapsed().as_secs_f64());
 }
