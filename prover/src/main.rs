@@ -733,6 +733,11 @@ fn main() -> ExitCode {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
+            // `println!` panics when the reader of stdout went away (`opml watch --json | head -1`): not a bug.
+            if msg.contains("failed printing to stdout") {
+                eprintln!("error: stdout was closed by its reader; stopped");
+                return ExitCode::FAILURE;
+            }
             eprintln!("error: internal failure (a bug): {msg}");
             ExitCode::FAILURE
         }

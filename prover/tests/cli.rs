@@ -586,3 +586,22 @@ fn progress_shows_only_on_a_terminal() {
         assert!(!hidden.contains("segments done"), "{flags}: {hidden}");
     }
 }
+
+/// A reader that closes stdout early (`opml ... | head -1`) stops the command with one clear line, not a
+/// reported bug.
+#[test]
+fn closed_stdout_is_not_a_bug() {
+    let mut child = Command::new(BIN)
+        .args(["run", "--model", "digits", "--input", "heldout:3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the run (about a second of inference) prints anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("stdout was closed"), "{err}");
+}
