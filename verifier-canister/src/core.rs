@@ -53,6 +53,7 @@ pub struct Core<M: Memory, V> {
     balances: StableBTreeMap<Principal, u64, Mem<M>>,
     withdrawals: StableBTreeMap<u64, Withdrawal, Mem<M>>,
     owner_withdrawals: StableBTreeMap<(Principal, u64), (), Mem<M>>,
+    outputs: StableBTreeMap<u64, Vec<u8>, Mem<M>>,
 }
 
 /// Checks a configuration.
@@ -214,6 +215,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
             balances: StableBTreeMap::init(mm.get(ids::BALANCES)),
             withdrawals: StableBTreeMap::init(mm.get(ids::WITHDRAWALS)),
             owner_withdrawals: StableBTreeMap::init(mm.get(ids::OWNER_WITHDRAWALS)),
+            outputs: StableBTreeMap::init(mm.get(ids::OUTPUTS)),
         }
     }
 
@@ -511,7 +513,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         let t = ClaimState::submit(&game, party(&worker), args.claim, &args.evidence, &verifier, now_ns)?;
         let mut meta = self.meta();
         let id = meta.next_claim;
-        let record = ClaimRecord { id, task: task.id, output: args.output, escrow: 0, state: t.state.clone() };
+        let record = ClaimRecord { id, task: task.id, escrow: 0, state: t.state.clone() };
         let mut plan = Plan::default();
         let mut escrow = 0;
         plan.effects(self, &mut escrow, &t.effects)?;
@@ -521,6 +523,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         task.claims.push(id);
         self.commit_plan(plan, &mut meta);
         self.claims.insert(id, ClaimRecord { escrow, ..record });
+        self.outputs.insert(id, args.output);
         self.tasks.insert(task.id, task);
         self.live.insert(id, ());
         self.meta.set(meta);
@@ -624,7 +627,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         report
     }
 
-    fn claim_view(r: ClaimRecord) -> ClaimView {
+    fn claim_view(&self, r: ClaimRecord) -> ClaimView {
         let s = &r.state;
         ClaimView {
             id: r.id,
@@ -639,13 +642,13 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
             disputes: s.disputes.len() as u32,
             open_disputes: s.open_disputes(),
             config: s.config.clone(),
-            output: r.output,
+            output: self.outputs.get(&r.id).unwrap_or_default(),
         }
     }
 
     /// A claim.
     pub fn claim(&self, id: Id) -> Result<ClaimView> {
-        self.claim_record(id).map(Self::claim_view)
+        self.claim_record(id).map(|r| self.claim_view(r))
     }
 
     /// The stored claim with its game state.
@@ -655,7 +658,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
 
     /// Claims by id from `start`.
     pub fn list_claims(&self, start: Id, limit: u32) -> ClaimPage {
-        let (items, next) = page(self.claims.range(start..).map(|e| Self::claim_view(e.value())), limit, |c| c.id);
+        let (items, next) = page(self.claims.range(start..).map(|e| self.claim_view(e.value())), limit, |c| c.id);
         ClaimPage { items, next }
     }
 
@@ -922,6 +925,10 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         for e in self.owner_withdrawals.iter() {
             put(e.key().0.as_slice());
             put(&e.key().1.to_le_bytes());
+        }
+        for e in self.outputs.iter() {
+            put(&e.key().to_le_bytes());
+            put(&e.value());
         }
         Hash(h.finalize().into())
     }

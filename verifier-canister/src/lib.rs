@@ -8,9 +8,11 @@
 
 extern crate alloc;
 
+pub mod codec;
 pub mod core;
 pub mod error;
 pub mod ledger;
+pub mod reply;
 pub mod shell;
 pub mod storage;
 pub mod types;

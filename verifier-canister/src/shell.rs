@@ -45,6 +45,23 @@ fn now() -> u64 {
     ic_cdk::api::time()
 }
 
+/// Replies with `r` (see [`crate::reply`]) and returns it: update methods are `manual_reply` so their reply skips
+/// `encode_one`, and their declared return type is what `export_candid!` puts in the interface.
+fn reply<T: CandidType + 'static>(r: T) -> T {
+    ic_cdk::api::msg_reply(crate::reply::encode(&r));
+    r
+}
+
+/// Caches the type part of every update method's reply ([`crate::reply`]), so no update pays for it.
+fn warm_replies() {
+    use crate::reply::warm;
+    warm::<Result<()>>();
+    warm::<Result<u64>>();
+    warm::<Result<u32>>();
+    warm::<Result<Hash>>();
+    warm::<Result<Withdrawal>>();
+}
+
 fn arm_timer() {
     let secs = with(|s| s.config().sweep_interval_s);
     if secs > 0 {
@@ -59,6 +76,7 @@ fn init(config: Config) {
     let state = Core::init(DefaultMemoryImpl::default(), OpmlVm, config)
         .unwrap_or_else(|e| ic_cdk::trap(format!("invalid init arguments: {e:?}")));
     STATE.set(Some(state));
+    warm_replies();
     arm_timer();
 }
 
@@ -67,6 +85,7 @@ fn post_upgrade(config: Option<Config>) {
     let state = Core::load(DefaultMemoryImpl::default(), OpmlVm, config)
         .unwrap_or_else(|e| ic_cdk::trap(format!("invalid upgrade arguments: {e:?}")));
     STATE.set(Some(state));
+    warm_replies();
     arm_timer();
 }
 
@@ -85,24 +104,24 @@ pub struct UploadChunk {
     pub bytes: Vec<u8>,
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn begin_upload(args: BeginUpload) -> Result<Id> {
-    with_mut(|s| s.begin_upload(&caller(), args, now()))
+    reply(with_mut(|s| s.begin_upload(&caller(), args, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn upload_chunk(args: UploadChunk) -> Result<u64> {
-    with_mut(|s| s.upload_chunk(&caller(), args.upload, args.offset, &args.bytes))
+    reply(with_mut(|s| s.upload_chunk(&caller(), args.upload, args.offset, &args.bytes)))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn finish_upload(upload: Id) -> Result<Hash> {
-    with_mut(|s| s.finish_upload(&caller(), upload, now()))
+    reply(with_mut(|s| s.finish_upload(&caller(), upload, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn abort_upload(upload: Id) -> Result<()> {
-    with_mut(|s| s.abort_upload(&caller(), upload))
+    reply(with_mut(|s| s.abort_upload(&caller(), upload)))
 }
 
 #[ic_cdk::query]
@@ -136,14 +155,14 @@ fn program_wasm(program: Hash, offset: u64, len: u64) -> Result<WasmSlice> {
 // ---------------------------------------------------------------------------------------------------------------
 // Tasks, claims, disputes
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn post_task(spec: PostTask) -> Result<Id> {
-    with_mut(|s| s.post_task(&caller(), spec, now()))
+    reply(with_mut(|s| s.post_task(&caller(), spec, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn cancel_task(task: Id) -> Result<()> {
-    with_mut(|s| s.cancel_task(&caller(), task))
+    reply(with_mut(|s| s.cancel_task(&caller(), task)))
 }
 
 #[ic_cdk::query]
@@ -156,29 +175,29 @@ fn list_tasks(start: Id, limit: u32) -> TaskPage {
     with(|s| s.list_tasks(start, limit))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn submit_claim(args: SubmitClaim) -> Result<Id> {
-    with_mut(|s| s.submit_claim(&caller(), args, now()))
+    reply(with_mut(|s| s.submit_claim(&caller(), args, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn open_dispute(claim: Id) -> Result<u32> {
-    with_mut(|s| s.open_dispute(&caller(), claim, now()))
+    reply(with_mut(|s| s.open_dispute(&caller(), claim, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn play(args: PlayArgs) -> Result<()> {
-    with_mut(|s| s.play(&caller(), args, now()))
+    reply(with_mut(|s| s.play(&caller(), args, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn timeout(claim: Id, dispute: u32) -> Result<()> {
-    with_mut(|s| s.timeout(claim, dispute, now()))
+    reply(with_mut(|s| s.timeout(claim, dispute, now())))
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn finalize(claim: Id) -> Result<()> {
-    with_mut(|s| s.finalize(claim, now()))
+    reply(with_mut(|s| s.finalize(claim, now())))
 }
 
 #[ic_cdk::query]
@@ -244,8 +263,12 @@ fn classify_call_failure(e: &CallFailed) -> LedgerOutcome {
     if definite { LedgerOutcome::NotExecuted(format!("{e}")) } else { LedgerOutcome::Unknown(format!("{e}")) }
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 async fn deposit(args: DepositArgs) -> Result<u64> {
+    reply(deposit_and_credit(args).await)
+}
+
+async fn deposit_and_credit(args: DepositArgs) -> Result<u64> {
     let c = caller();
     with(|s| s.check_deposit(&c, &args))?;
     let arg = TransferFromArgs {
@@ -305,21 +328,27 @@ async fn send_withdrawal(w: Withdrawal) -> Withdrawal {
     with_mut(|s| s.withdrawal_outcome(w.id, w.attempts, outcome)).unwrap_or(w)
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 async fn withdraw(args: WithdrawArgs) -> Result<Withdrawal> {
-    let w = with_mut(|s| s.begin_withdrawal(&caller(), args, now()))?;
-    Ok(send_withdrawal(w).await)
+    let r = match with_mut(|s| s.begin_withdrawal(&caller(), args, now())) {
+        Ok(w) => Ok(send_withdrawal(w).await),
+        Err(e) => Err(e),
+    };
+    reply(r)
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 async fn retry_withdrawal(withdrawal: Id) -> Result<Withdrawal> {
-    let w = with_mut(|s| s.retry_withdrawal(&caller(), withdrawal, now()))?;
-    Ok(send_withdrawal(w).await)
+    let r = match with_mut(|s| s.retry_withdrawal(&caller(), withdrawal, now())) {
+        Ok(w) => Ok(send_withdrawal(w).await),
+        Err(e) => Err(e),
+    };
+    reply(r)
 }
 
-#[ic_cdk::update]
+#[ic_cdk::update(manual_reply = true)]
 fn resolve_withdrawal(withdrawal: Id, block: Option<Nat>) -> Result<Withdrawal> {
-    with_mut(|s| s.resolve_withdrawal(&caller(), withdrawal, block))
+    reply(with_mut(|s| s.resolve_withdrawal(&caller(), withdrawal, block)))
 }
 
 #[ic_cdk::query]

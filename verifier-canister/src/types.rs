@@ -1,5 +1,5 @@
 //! The canister's data types: configuration, programs, tasks, claims, balances, withdrawals and the views the
-//! queries return. All are Candid types (the interface) and are stored Candid-encoded in stable memory.
+//! queries return. The interface's are Candid types; stable memory holds them in [`crate::codec`]'s layout.
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
@@ -204,15 +204,14 @@ pub struct SubmitClaim {
     pub output: Vec<u8>,
 }
 
-/// A stored claim: the game state plus the canister's bookkeeping.
-#[derive(CandidType, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// A stored claim: the game state plus the canister's bookkeeping. The output bytes are stored apart (they never
+/// change, and every move loads and stores this record).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimRecord {
     /// Claim id.
     pub id: Id,
     /// Its task.
     pub task: Id,
-    /// The output bytes.
-    pub output: Vec<u8>,
     /// Stake and bonds locked for this claim and not yet paid out or burnt.
     pub escrow: u64,
     /// The game state (claim, worker, configuration, disputes).
