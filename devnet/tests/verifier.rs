@@ -416,6 +416,8 @@ async fn play_out(
         let r: CResult<()> = update(agent, net.id, "play", (args,)).await;
         r.unwrap_or_else(|e| panic!("move {} ({kind}) rejected: {e:?}", game.moves));
         let n = net.last_instructions("play");
+        // The move budget of the canister issue, one-step proof included.
+        assert!(n < 10_000_000, "move {} ({kind}) took {n} instructions", game.moves);
         net.moves.entry(kind).or_default().push((n, bytes));
         game.moves += 1;
         game.instructions += n;
@@ -983,4 +985,100 @@ fn typed_errors_change_nothing_and_show_the_interface_floor() {
         "`balance_of (query)` (a u64 reply): {} instructions",
         devnet.instruction_counts(id)["balance_of (query)"].last_instructions
     );
+}
+
+/// A move's cost against the number of disputes on its claim. The claim record (kept in stable memory and loaded and
+/// stored by every move) holds each dispute's current state, not its history, so a move costs a fixed amount plus
+/// a small share per dispute of the claim (the output bytes are stored apart and never loaded by a move). Measured:
+/// the worker's first move (PostRoots of the segment phase, with the roots' Merkle proofs) in the first dispute of a
+/// claim and in its 32nd. Printed with `--nocapture` for docs/benchmarks.md.
+#[test]
+fn move_cost_with_many_disputes_on_one_claim() {
+    const DISPUTES: u32 = 32;
+    let devnet = Devnet::start(DevnetConfig { bind: None, ..DevnetConfig::default() }).expect("devnet starts");
+    let op = Principal::from_slice(&[7; 29]);
+    let fee = devnet.ledger_fee();
+    let cfg = config(devnet.ledger_id(), fee as u64);
+    let id = devnet.install_canister(VERIFIER_WASM, Encode!(&cfg).unwrap(), vec![op]).unwrap();
+    let call = |who: Principal, method: &str, arg: Vec<u8>| {
+        devnet.update_call(who, id, method, arg).unwrap_or_else(|e| panic!("{method}: {e:?}"))
+    };
+    let fund = |who: Principal, amount: u64| {
+        devnet.mint(who, u128::from(amount) + 3 * fee).unwrap();
+        let approve = ApproveArgs {
+            from_subaccount: None,
+            spender: account(id),
+            amount: Nat::from(u128::from(amount) + fee),
+            expected_allowance: None,
+            expires_at: None,
+            fee: None,
+            memo: None,
+            created_at_time: None,
+        };
+        let r = devnet.update_call(who, devnet.ledger_id(), "icrc2_approve", Encode!(&approve).unwrap()).unwrap();
+        Decode!(&r, Result<Nat, LedgerError>).unwrap().expect("approve");
+        let r = call(who, "deposit", Encode!(&DepositArgs { from_subaccount: None, amount }).unwrap());
+        assert_eq!(Decode!(&r, CResult<u64>).unwrap(), Ok(amount));
+    };
+    let wat = Guest::wat();
+    let r = call(op, "begin_upload", Encode!(&BeginUpload { wasm_sha3: sha3(&wat.wasm), size: 272 }).unwrap());
+    let upload = Decode!(&r, CResult<Id>).unwrap().unwrap();
+    assert_eq!(wat.wasm.len(), 272);
+    let chunk = UploadChunk { upload, offset: 0, bytes: wat.wasm.clone() };
+    Decode!(&call(op, "upload_chunk", Encode!(&chunk).unwrap()), CResult<u64>).unwrap().unwrap();
+    let program = Decode!(&call(op, "finish_upload", Encode!(&upload).unwrap()), CResult<Hash>).unwrap().unwrap();
+
+    let (requester, worker) = (Principal::from_slice(&[8; 29]), Principal::from_slice(&[9; 29]));
+    let challengers: Vec<Principal> = (0..DISPUTES).map(|i| Principal::from_slice(&[100 + i as u8; 29])).collect();
+    fund(requester, REWARD);
+    fund(worker, STAKE);
+    for c in &challengers {
+        fund(*c, BOND);
+    }
+    let spec = PostTask {
+        program,
+        input_root: wat.input_root,
+        reward: REWARD,
+        challenge_window_ns: HOUR,
+        clock_ns: HOUR,
+        worker_stake: STAKE,
+    };
+    let task = Decode!(&call(requester, "post_task", Encode!(&spec).unwrap()), CResult<Id>).unwrap().unwrap();
+    let liar = wat.liar();
+    let (args, tree) = wat.claim(program, task, &liar);
+    let claim = Decode!(&call(worker, "submit_claim", Encode!(&args).unwrap()), CResult<Id>).unwrap().unwrap();
+
+    let open = |c: Principal| {
+        let r = call(c, "open_dispute", Encode!(&claim).unwrap());
+        let d = Decode!(&r, CResult<u32>).unwrap().unwrap();
+        (d, devnet.instruction_counts(id)["open_dispute"].last_instructions)
+    };
+    let worker_moves = |d: u32| {
+        let r = devnet.query_call(op, id, "get_claim_state", Encode!(&claim).unwrap()).unwrap();
+        let state = Decode!(&r, CResult<ClaimState>).unwrap().unwrap();
+        let dispute = state.dispute(d).unwrap();
+        assert_eq!(dispute.mover(), Some(Role::Worker));
+        let mv = players::worker_move(dispute, &state.config, &liar, &tree).unwrap();
+        assert!(matches!((&dispute.phase, &mv), (Phase::Segments(_), Move::PostRoots { .. })));
+        let args = PlayArgs { claim, dispute: d, seq: dispute.seq, mv };
+        let r = call(worker, "play", Encode!(&args).unwrap());
+        Decode!(&r, CResult<()>).unwrap().unwrap();
+        devnet.instruction_counts(id)["play"].last_instructions
+    };
+    let (first, open_first) = open(challengers[0]);
+    let move_first = worker_moves(first);
+    let mut open_last = 0;
+    let mut last = 0;
+    for c in &challengers[1..] {
+        (last, open_last) = open(*c);
+    }
+    assert_eq!(last, DISPUTES - 1);
+    let move_last = worker_moves(last);
+    eprintln!(
+        "PostRoots (segment phase) in dispute 1 of 1: {move_first} instructions; in dispute {DISPUTES} of \
+         {DISPUTES}: {move_last} ({} per further dispute); open_dispute: {open_first} (first), {open_last} \
+         (last)",
+        (move_last.saturating_sub(move_first)) / u64::from(DISPUTES - 1),
+    );
+    assert!(move_last < 10_000_000, "a move with {DISPUTES} disputes on the claim: {move_last} instructions");
 }
