@@ -7,10 +7,10 @@
 //! than everything else a move does (docs/benchmarks.md). [`encode`] keeps the fixed prefix per Rust type and
 //! appends only the value's bytes; the output is byte-identical to `candid::encode_one` (tested below).
 //!
-//! The cache lives in the heap: filled by [`warm`] in `init`/`post_upgrade` for the update methods' reply types
-//! (so every update pays only for its value), and filled lazily for any other type (a query's fill is discarded
-//! with the query's heap changes, which only costs what `encode_one` would have). Its content depends only on the
-//! Rust types, never on the calls, so it cannot make two replicas or two calls differ.
+//! The cache lives in the heap: filled by [`warm`] in `init`/`post_upgrade` for every method's reply type (so a call
+//! pays only for its value; queries must find it there, since a query's heap changes are discarded), and filled
+//! lazily for any other type. Its content depends only on the Rust types, never on the calls, so it cannot make two
+//! replicas or two calls differ.
 
 use core::any::TypeId;
 use std::cell::RefCell;

@@ -45,21 +45,39 @@ fn now() -> u64 {
     ic_cdk::api::time()
 }
 
-/// Replies with `r` (see [`crate::reply`]) and returns it: update methods are `manual_reply` so their reply skips
+/// Replies with `r` (see [`crate::reply`]) and returns it: methods are `manual_reply` so their reply skips
 /// `encode_one`, and their declared return type is what `export_candid!` puts in the interface.
 fn reply<T: CandidType + 'static>(r: T) -> T {
     ic_cdk::api::msg_reply(crate::reply::encode(&r));
     r
 }
 
-/// Caches the type part of every update method's reply ([`crate::reply`]), so no update pays for it.
+/// Caches the type part of every method's reply ([`crate::reply`]), so no call pays for it (a query could not keep
+/// what it computed: its heap changes are discarded).
 fn warm_replies() {
     use crate::reply::warm;
+    // Updates.
     warm::<Result<()>>();
     warm::<Result<u64>>();
     warm::<Result<u32>>();
     warm::<Result<Hash>>();
     warm::<Result<Withdrawal>>();
+    // Queries.
+    warm::<Result<Upload>>();
+    warm::<Result<Program>>();
+    warm::<Vec<Program>>();
+    warm::<Result<WasmSlice>>();
+    warm::<Result<Task>>();
+    warm::<TaskPage>();
+    warm::<Result<ClaimView>>();
+    warm::<Result<ClaimState>>();
+    warm::<ClaimPage>();
+    warm::<Result<DisputeView>>();
+    warm::<Result<Vec<DisputeView>>>();
+    warm::<Config>();
+    warm::<Totals>();
+    warm::<u64>();
+    warm::<WithdrawalPage>();
 }
 
 fn arm_timer() {
@@ -124,19 +142,19 @@ fn abort_upload(upload: Id) -> Result<()> {
     reply(with_mut(|s| s.abort_upload(&caller(), upload)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_upload(upload: Id) -> Result<Upload> {
-    with(|s| s.upload(upload))
+    reply(with(|s| s.upload(upload)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_program(program: Hash) -> Result<Program> {
-    with(|s| s.program(&program))
+    reply(with(|s| s.program(&program)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn list_programs(after: Option<Hash>, limit: u32) -> Vec<Program> {
-    with(|s| s.list_programs(after, limit))
+    reply(with(|s| s.list_programs(after, limit)))
 }
 
 /// A slice of a module, as a blob.
@@ -147,9 +165,9 @@ pub struct WasmSlice {
     pub bytes: Vec<u8>,
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn program_wasm(program: Hash, offset: u64, len: u64) -> Result<WasmSlice> {
-    with(|s| s.program_wasm(&program, offset, len)).map(|bytes| WasmSlice { bytes })
+    reply(with(|s| s.program_wasm(&program, offset, len)).map(|bytes| WasmSlice { bytes }))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -165,14 +183,14 @@ fn cancel_task(task: Id) -> Result<()> {
     reply(with_mut(|s| s.cancel_task(&caller(), task)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_task(task: Id) -> Result<Task> {
-    with(|s| s.task(task))
+    reply(with(|s| s.task(task)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn list_tasks(start: Id, limit: u32) -> TaskPage {
-    with(|s| s.list_tasks(start, limit))
+    reply(with(|s| s.list_tasks(start, limit)))
 }
 
 #[ic_cdk::update(manual_reply = true)]
@@ -200,52 +218,52 @@ fn finalize(claim: Id) -> Result<()> {
     reply(with_mut(|s| s.finalize(claim, now())))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_claim(claim: Id) -> Result<ClaimView> {
-    with(|s| s.claim(claim))
+    reply(with(|s| s.claim(claim)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_claim_state(claim: Id) -> Result<ClaimState> {
-    with(|s| s.claim_state(claim))
+    reply(with(|s| s.claim_state(claim)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn list_claims(start: Id, limit: u32) -> ClaimPage {
-    with(|s| s.list_claims(start, limit))
+    reply(with(|s| s.list_claims(start, limit)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_dispute(claim: Id, dispute: u32) -> Result<DisputeView> {
-    with(|s| s.dispute(claim, dispute))
+    reply(with(|s| s.dispute(claim, dispute)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn list_disputes(claim: Id, start: u32, limit: u32) -> Result<Vec<DisputeView>> {
-    with(|s| s.list_disputes(claim, start, limit))
+    reply(with(|s| s.list_disputes(claim, start, limit)))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Balances
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn config() -> Config {
-    with(|s| s.config())
+    reply(with(|s| s.config()))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn totals() -> Totals {
-    with(|s| s.totals())
+    reply(with(|s| s.totals()))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn audit() -> Totals {
-    with(|s| s.audit())
+    reply(with(|s| s.audit()))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn balance_of(owner: Principal) -> u64 {
-    with(|s| s.balance(&owner))
+    reply(with(|s| s.balance(&owner)))
 }
 
 /// Definite non-execution for rejects that guarantee the ledger did nothing; unknown otherwise.
@@ -351,14 +369,14 @@ fn resolve_withdrawal(withdrawal: Id, block: Option<Nat>) -> Result<Withdrawal> 
     reply(with_mut(|s| s.resolve_withdrawal(&caller(), withdrawal, block)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn get_withdrawal(withdrawal: Id) -> Result<Withdrawal> {
-    with(|s| s.withdrawal(withdrawal))
+    reply(with(|s| s.withdrawal(withdrawal)))
 }
 
-#[ic_cdk::query]
+#[ic_cdk::query(manual_reply = true)]
 fn list_withdrawals(owner: Principal, start: Id, limit: u32) -> WithdrawalPage {
-    with(|s| s.list_withdrawals(owner, start, limit))
+    reply(with(|s| s.list_withdrawals(owner, start, limit)))
 }
 
 ic_cdk::export_candid!();
