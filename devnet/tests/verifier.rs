@@ -936,7 +936,9 @@ async fn minilm_registration_fits_one_update() {
 
 /// Calls that fail at once with a typed error (unknown ids, bad sizes) change nothing, and what they cost is the
 /// Candid floor of the interface: decoding the argument and encoding a `Result<_, CanisterError>` reply, whose type
-/// table (the whole error enum) goes out with every reply. Printed with `--nocapture` for docs/benchmarks.md.
+/// table (the whole error enum) goes out with every reply (computed once per reply type by the canister, see
+/// `verifier-canister/src/reply.rs`, so what is left is mostly the argument). Printed with `--nocapture` for
+/// docs/benchmarks.md.
 #[test]
 fn typed_errors_change_nothing_and_show_the_interface_floor() {
     let devnet = Devnet::start(DevnetConfig { bind: None, ..DevnetConfig::default() }).expect("devnet starts");
