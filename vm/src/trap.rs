@@ -38,6 +38,29 @@ pub enum TrapCode {
 }
 
 impl TrapCode {
+    /// Every trap code, in discriminant order.
+    pub const ALL: [TrapCode; 14] = [
+        Self::Unreachable,
+        Self::MemoryOutOfBounds,
+        Self::TableOutOfBounds,
+        Self::UndefinedElement,
+        Self::UninitializedElement,
+        Self::IndirectCallTypeMismatch,
+        Self::IntegerDivideByZero,
+        Self::IntegerOverflow,
+        Self::InvalidConversionToInteger,
+        Self::CallStackExhausted,
+        Self::ValueStackExhausted,
+        Self::HostError,
+        Self::UnsupportedImport,
+        Self::AbiViolation,
+    ];
+
+    /// The trap with discriminant `code` (as a state header stores it), if there is one.
+    pub fn from_code(code: u8) -> Option<TrapCode> {
+        Self::ALL.iter().copied().find(|t| *t as u8 == code)
+    }
+
     /// The message the WebAssembly spec test suite uses for this trap.
     pub fn message(self) -> &'static str {
         match self {

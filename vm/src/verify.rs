@@ -939,7 +939,26 @@ fn post_header(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<StateHeade
 /// output tree root, segment).
 pub const FINAL_OPENING_BYTES: usize = StateHeader::BYTES + 32 + 8 + 32 + 8;
 
-/// The opening of a final state that lets anyone check it is halted with a given output.
+/// How a guest run ended, as its final state shows it. A trap is an ordinary final state: a claim can
+/// be about either outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalOutcome {
+    /// The guest finished its last segment (`opml_step` returned 0).
+    Halted,
+    /// The guest trapped (a limit the metering enforces traps too); its output is what it wrote before.
+    Trapped(TrapCode),
+}
+
+/// What a checked final state says: the inputs it was computed on and how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalState {
+    /// The input root the state carries (the game links it to the claim's through the chain of roots).
+    pub input_root: Hash,
+    /// Halted, or trapped with its trap code.
+    pub outcome: FinalOutcome,
+}
+
+/// The opening of a final (halted or trapped) state that lets anyone check how it ended and its output.
 #[cfg(feature = "std")]
 pub fn final_opening(header: &StateHeader, io: &crate::io::Io) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::with_capacity(FINAL_OPENING_BYTES);
@@ -951,10 +970,14 @@ pub fn final_opening(header: &StateHeader, io: &crate::io::Io) -> alloc::vec::Ve
     out
 }
 
-/// Checks that `final_root` is a halted guest state whose output commitment is `output_hash`,
-/// from the claim's `opening` (see [`final_opening`]); returns the input root the state carries
-/// (the game links it to the claim's inputs through the chain of roots from the initial state).
-pub fn check_final(final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<Hash, ProofError> {
+/// Checks that `final_root` is a final guest state (halted, or trapped) whose output commitment is
+/// `output_hash`, from the claim's `opening` (see [`final_opening`]); returns the input root the state
+/// carries (the game links it to the claim's inputs through the chain of roots from the initial state)
+/// and the outcome. An idle, running or returned state is not final and is refused.
+///
+/// A trapped run's output is what the guest wrote before the trap: the I/O hash covers it as it
+/// covers a halted run's.
+pub fn check_final(final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalState, ProofError> {
     if opening.len() != FINAL_OPENING_BYTES {
         return Err(E::Malformed("final opening length"));
     }
@@ -972,16 +995,25 @@ pub fn check_final(final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Res
     if header.root() != *final_root {
         return Err(E::PreRootMismatch);
     }
-    if header.status != StatusCode::Halted {
-        return Err(E::Inconsistent("the final state is not halted"));
-    }
+    // The trap byte is checked even though the root binds it: an outcome is only ever reported with a
+    // code the machine can produce (a header with another one is no reachable state).
+    let outcome = match header.status {
+        StatusCode::Halted if header.trap == 0 => FinalOutcome::Halted,
+        StatusCode::Halted => return Err(E::Inconsistent("a halted state with a trap code")),
+        StatusCode::Trapped => {
+            FinalOutcome::Trapped(TrapCode::from_code(header.trap).ok_or(E::Malformed("unknown trap code"))?)
+        }
+        StatusCode::Idle | StatusCode::Running | StatusCode::Returned => {
+            return Err(E::Inconsistent("the final state is neither halted nor trapped"));
+        }
+    };
     if crate::io::io_hash(&ir, len, &tree, u64::from_le_bytes(seg)) != header.io {
         return Err(E::BadOpening("final I/O"));
     }
     if crate::io::output_hash(len, &tree) != *output_hash {
         return Err(E::BadOpening("output hash"));
     }
-    Ok(ir)
+    Ok(FinalState { input_root: ir, outcome })
 }
 
 /// The root of a guest's initial state (idle before segment 0) over inputs with root
@@ -990,4 +1022,115 @@ pub fn initial_root(initial_header: &StateHeader, input_root: &Hash) -> Hash {
     let mut h = *initial_header;
     h.io = crate::io::io_hash(input_root, 0, &crate::io::output_tree(&[]), 0);
     h.root()
+}
+
+#[cfg(test)]
+mod final_tests {
+    use super::*;
+    use crate::io::{io_hash, output_commitment, output_tree};
+
+    const INPUT: Hash = [7; 32];
+
+    /// A final-looking header with `status`/`trap` whose I/O commits to `output` after `segment` segments,
+    /// and its opening in [`final_opening`]'s layout.
+    fn state(status: StatusCode, trap: u8, output: &[u8], segment: u64) -> (Hash, Vec<u8>) {
+        let tree = output_tree(output);
+        let header = StateHeader {
+            status,
+            trap,
+            func: 0,
+            pc: 0,
+            depth: 0,
+            height: 0,
+            n_ops: 0,
+            n_locals: 0,
+            seg_steps: 0,
+            operands: ZERO,
+            locals: ZERO,
+            frames: ZERO,
+            globals: [1; 32],
+            memories: [2; 32],
+            tables: ZERO,
+            dropped: [3; 32],
+            io: io_hash(&INPUT, output.len() as u64, &tree, segment),
+        };
+        let mut opening = header.encode().to_vec();
+        opening.extend_from_slice(&INPUT);
+        opening.extend_from_slice(&(output.len() as u64).to_le_bytes());
+        opening.extend_from_slice(&tree);
+        opening.extend_from_slice(&segment.to_le_bytes());
+        (header.root(), opening)
+    }
+
+    #[test]
+    fn a_halted_state_opens_to_halted() {
+        let out = b"result";
+        let (root, opening) = state(StatusCode::Halted, 0, out, 3);
+        let got = check_final(&root, &output_commitment(out), &opening).unwrap();
+        assert_eq!(got, FinalState { input_root: INPUT, outcome: FinalOutcome::Halted });
+    }
+
+    #[test]
+    fn a_trapped_state_opens_to_its_trap_and_the_output_written_before_it() {
+        for trap in TrapCode::ALL {
+            let out = [trap as u8; 5];
+            let (root, opening) = state(StatusCode::Trapped, trap as u8, &out, 1);
+            let got = check_final(&root, &output_commitment(&out), &opening).unwrap();
+            assert_eq!(got, FinalState { input_root: INPUT, outcome: FinalOutcome::Trapped(trap) });
+            // The output is bound as for a halted state: another output (even empty) is refused.
+            assert_eq!(check_final(&root, &output_commitment(&[]), &opening), Err(E::BadOpening("output hash")));
+        }
+        // A trap before any output: the empty output.
+        let (root, opening) = state(StatusCode::Trapped, TrapCode::Unreachable as u8, &[], 0);
+        let got = check_final(&root, &output_commitment(&[]), &opening).unwrap();
+        assert_eq!(got.outcome, FinalOutcome::Trapped(TrapCode::Unreachable));
+    }
+
+    #[test]
+    fn states_that_are_not_final_are_refused() {
+        for status in [StatusCode::Idle, StatusCode::Running, StatusCode::Returned] {
+            let (root, opening) = state(status, 0, b"x", 1);
+            assert_eq!(
+                check_final(&root, &output_commitment(b"x"), &opening),
+                Err(E::Inconsistent("the final state is neither halted nor trapped")),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trap_codes_must_fit_the_status() {
+        for code in [0u8, 15, 255] {
+            let (root, opening) = state(StatusCode::Trapped, code, b"", 1);
+            assert_eq!(
+                check_final(&root, &output_commitment(b""), &opening),
+                Err(E::Malformed("unknown trap code")),
+                "{code}"
+            );
+        }
+        let (root, opening) = state(StatusCode::Halted, TrapCode::HostError as u8, b"", 1);
+        assert_eq!(
+            check_final(&root, &output_commitment(b""), &opening),
+            Err(E::Inconsistent("a halted state with a trap code"))
+        );
+        assert_eq!(TrapCode::from_code(TrapCode::AbiViolation as u8), Some(TrapCode::AbiViolation));
+        assert!(TrapCode::ALL.iter().enumerate().all(|(i, t)| *t as usize == i + 1), "ALL is in order");
+    }
+
+    #[test]
+    fn openings_that_do_not_match_are_refused() {
+        let out = b"abc";
+        let (root, opening) = state(StatusCode::Trapped, TrapCode::IntegerOverflow as u8, out, 2);
+        let h = output_commitment(out);
+        assert_eq!(check_final(&root, &h, &opening[1..]), Err(E::Malformed("final opening length")));
+        assert_eq!(check_final(&[0; 32], &h, &opening), Err(E::PreRootMismatch));
+        // The trap code is part of the root: another code is another state.
+        let mut other = opening.clone();
+        other[1] = TrapCode::Unreachable as u8;
+        assert_eq!(check_final(&root, &h, &other), Err(E::PreRootMismatch));
+        // The I/O preimage must be the header's.
+        let mut io = opening.clone();
+        *io.last_mut().unwrap() ^= 1;
+        assert_eq!(check_final(&root, &h, &io), Err(E::BadOpening("final I/O")));
+    }
 }

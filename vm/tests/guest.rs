@@ -8,6 +8,7 @@ use std::sync::Arc;
 use opml_vm::fast;
 use opml_vm::guest::{GuestProgram, initial_root};
 use opml_vm::io::{Inputs, output_commitment};
+use opml_vm::verify::{FinalOutcome, FinalState, check_final};
 use opml_vm::{Hash, Limits, Machine, NoHost, StateHasher, Status, TrapCode, prove_step, verify_step};
 
 fn inputs(mode: u8, len: usize) -> Arc<Inputs> {
@@ -82,8 +83,15 @@ fn traps_agree_and_are_proven() {
         let inputs = inputs(mode, 6000);
         let fast = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
         assert_eq!(fast.status, Status::Trapped(code), "mode {mode}");
-        let (roots, _) = stepper_run(&program, inputs);
+        let (roots, _) = stepper_run(&program, inputs.clone());
         assert_eq!(roots, fast.segment_roots, "mode {mode}");
+        // A trap is a final state a claim can be about: its opening gives the trap and binds the output written
+        // before it.
+        let trace = opml_vm::trace::GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
+        let opening = trace.final_opening().unwrap();
+        let want = FinalState { input_root: inputs.root(), outcome: FinalOutcome::Trapped(code) };
+        assert_eq!(check_final(&fast.final_root(), &fast.output_hash, &opening), Ok(want), "mode {mode}");
+        assert!(check_final(&fast.final_root(), &output_commitment(b"other"), &opening).is_err(), "mode {mode}");
     }
 }
 
@@ -159,7 +167,7 @@ fn guest_profile_is_enforced() {
 #[test]
 fn trace_links_engines_and_answers_game_queries() {
     use opml_vm::trace::GuestTrace;
-    use opml_vm::verify::{check_final, verify_segment_step};
+    use opml_vm::verify::verify_segment_step;
     let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
     let inputs = inputs(0, 9000);
     let trace = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
@@ -193,7 +201,8 @@ fn trace_links_engines_and_answers_game_queries() {
     // The claim's final opening checks against the final root, input root and output hash.
     let opening = trace.final_opening().unwrap();
     let run = trace.run();
-    assert_eq!(check_final(&run.final_root(), &run.output_hash, &opening), Ok(inputs.root()));
+    let halted = FinalState { input_root: inputs.root(), outcome: FinalOutcome::Halted };
+    assert_eq!(check_final(&run.final_root(), &run.output_hash, &opening), Ok(halted));
     let mut wrong = run.output_hash;
     wrong[0] ^= 1;
     assert!(check_final(&run.final_root(), &wrong, &opening).is_err());
