@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use crate::bisection::{split_count, split_point};
-use crate::claim::{Claim, ClaimEvidence};
+use crate::claim::{Claim, ClaimEvidence, FinalStatus};
 use crate::config::GameConfig;
 use crate::dispute::{Dispute, Phase};
 use crate::hash::Hash;
@@ -32,12 +32,15 @@ pub fn commit<T: Trace>(trace: &T, segments: u64) -> MerkleTree {
     MerkleTree::new(&roots)
 }
 
-/// A claim over `segments` segments of `trace`, with its submission evidence and the tree to open it later.
+/// A claim over `segments` segments of `trace` ending as `final_status` says, with its submission evidence and
+/// the tree to open it later.
+#[allow(clippy::too_many_arguments)]
 pub fn make_claim<T: Trace>(
     trace: &T,
     program: Hash,
     input_root: Hash,
     output_hash: Hash,
+    final_status: FinalStatus,
     segments: u64,
     final_opening: Vec<u8>,
 ) -> (Claim, ClaimEvidence, MerkleTree) {
@@ -46,6 +49,7 @@ pub fn make_claim<T: Trace>(
         program,
         input_root,
         output_hash,
+        final_status,
         final_root: trace.boundary_root(segments),
         segments,
         segments_root: tree.root(),

@@ -10,7 +10,31 @@ use crate::hash::Hash;
 use crate::merkle::{self, MerkleProof};
 use crate::verifier::StepVerifier;
 
-/// What a worker asserts: running `program` on `input_root` halts after `segments` segments with `output_hash`.
+/// How the claimed run ended. A trap is an ordinary final state: a claim can state either, and a claim is
+/// disputed the same way whichever it states (the final root binds the status, its opening shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "candid", derive(candid::CandidType))]
+pub enum FinalStatus {
+    /// The program finished its last segment.
+    Halted,
+    /// The program trapped; its output is what it wrote before the trap.
+    Trapped {
+        /// The VM's trap code (for `opml-vm`, `TrapCode as u8`).
+        code: u32,
+    },
+}
+
+impl core::fmt::Display for FinalStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FinalStatus::Halted => f.write_str("halted"),
+            FinalStatus::Trapped { code } => write!(f, "trapped (code {code})"),
+        }
+    }
+}
+
+/// What a worker asserts: running `program` on `input_root` ends after `segments` segments, as `final_status`
+/// says (halted, or trapped with a code), having output `output_hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "candid", derive(candid::CandidType))]
 pub struct Claim {
@@ -18,9 +42,11 @@ pub struct Claim {
     pub program: Hash,
     /// Commitment to the inputs.
     pub input_root: Hash,
-    /// Hash of the output bytes.
+    /// Hash of the output bytes (for a trapped run: the bytes written before the trap).
     pub output_hash: Hash,
-    /// The halted state root `R_N`.
+    /// How the run ended: the status `final_root` opens to.
+    pub final_status: FinalStatus,
+    /// The final (halted or trapped) state root `R_N`.
     pub final_root: Hash,
     /// Number of segments `N` (>= 1); boundaries are `0..=N`.
     pub segments: u64,
@@ -36,7 +62,7 @@ pub struct ClaimEvidence {
     pub initial_proof: MerkleProof,
     /// Merkle proof that leaf `N` is `final_root`.
     pub final_proof: MerkleProof,
-    /// The VM's opening of `final_root` showing status halted and `output_hash`.
+    /// The VM's opening of `final_root` showing its final status and `output_hash`.
     pub final_opening: Vec<u8>,
 }
 
@@ -57,7 +83,7 @@ impl Claim {
 
     /// Validates the claim against `config` and `evidence`; returns the initial root `R_0`.
     ///
-    /// Checks: `1 <= N <= max_segments`; the final root opens to halted with `output_hash`; leaf 0 of the
+    /// Checks: `1 <= N <= max_segments`; the final root opens to `final_status` with `output_hash`; leaf 0 of the
     /// commitment is `initial_root(program, input_root)`; leaf `N` is `final_root`. After this, both ends of every
     /// dispute are fixed: only the interior of the commitment can be contested.
     pub fn validate<V: StepVerifier>(
@@ -73,9 +99,12 @@ impl Claim {
         if self.segments > config.max_segments {
             return Err(Error::TooManySegments { segments: self.segments, max: config.max_segments });
         }
-        verifier
+        let opened = verifier
             .check_final(&self.final_root, &self.output_hash, &evidence.final_opening)
             .map_err(Error::FinalOpeningRejected)?;
+        if opened != self.final_status {
+            return Err(Error::FinalStatusMismatch { claimed: self.final_status, opened });
+        }
         let initial = verifier.initial_root(&self.program, &self.input_root).map_err(Error::InitialRootUnavailable)?;
         if !merkle::verify(&self.segments_root, self.leaf_count(), 0, &initial, &evidence.initial_proof) {
             return Err(Error::InitialRootMismatch);

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::claim::FinalStatus;
 use crate::moves::MoveKind;
 use crate::party::Role;
 use crate::verifier::VerifierError;
@@ -65,9 +66,17 @@ pub enum Error {
     /// Leaf 0 of the segment commitment is not the program's initial root.
     #[error("committed R_0 is not the initial root of program and input")]
     InitialRootMismatch,
-    /// The final root does not open to a halted state with the claimed output.
+    /// The final root does not open to a final (halted or trapped) state with the claimed output.
     #[error("final root opening rejected: {0}")]
     FinalOpeningRejected(VerifierError),
+    /// The final root opens to another final status than the claim states.
+    #[error("the claim says the run {claimed}, but its final state is {opened}")]
+    FinalStatusMismatch {
+        /// What the claim states.
+        claimed: FinalStatus,
+        /// What the final root's opening shows.
+        opened: FinalStatus,
+    },
     /// A Merkle proof of a boundary root against `segments_root` failed.
     #[error("Merkle proof of boundary root {index} failed")]
     BoundaryProofInvalid {

@@ -14,7 +14,7 @@
 //! ```
 //! use opml_bisect::agent::{self, Trace};
 //! use opml_bisect::toy::{ToyRun, ToyVm};
-//! use opml_bisect::{ClaimState, GameConfig, Hash, Outcome, Party, Role};
+//! use opml_bisect::{ClaimState, FinalStatus, GameConfig, Hash, Outcome, Party, Role};
 //!
 //! let mut vm = ToyVm::new();
 //! let program = vm.register(&[5, 3, 8]); // three segments of 5, 3 and 8 steps
@@ -28,7 +28,7 @@
 //!
 //! // The worker submits a wrong result; the canister applies `effects` (here: lock the stake).
 //! let (claim, evidence, tree) = agent::make_claim(
-//!     &liar, program, Hash::ZERO, liar.output(), 3, liar.final_opening());
+//!     &liar, program, Hash::ZERO, liar.output(), FinalStatus::Halted, 3, liar.final_opening());
 //! let mut state = ClaimState::submit(&config, worker.clone(), claim, &evidence, &vm, 0).unwrap().state;
 //!
 //! // A watcher re-executes, sees a different final root, and opens a dispute.
@@ -80,7 +80,7 @@ pub mod verifier;
 pub mod vm;
 
 pub use bisection::{Bisection, rounds_needed, split_point, split_points};
-pub use claim::{Claim, ClaimEvidence};
+pub use claim::{Claim, ClaimEvidence, FinalStatus};
 pub use claim_state::{ClaimState, ClaimStatus, DisputeId, Transition};
 pub use clock::Clock;
 pub use config::GameConfig;

@@ -11,6 +11,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::agent::Trace;
+use crate::claim::FinalStatus;
 use crate::hash::Hash;
 use crate::verifier::{StepVerifier, VerifierError};
 
@@ -152,7 +153,7 @@ impl StepVerifier for ToyVm {
         Ok(ToyVm::initial_state(program, input_root).root())
     }
 
-    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), VerifierError> {
+    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalStatus, VerifierError> {
         let st = ToyState::decode(opening).ok_or_else(|| VerifierError::new("malformed opening"))?;
         if st.root() != *final_root {
             return Err(VerifierError::new("opening does not match the final root"));
@@ -163,7 +164,8 @@ impl StepVerifier for ToyVm {
         if st.output() != *output_hash {
             return Err(VerifierError::new("output hash mismatch"));
         }
-        Ok(())
+        // The toy machine has no traps: its only final state is halted.
+        Ok(FinalStatus::Halted)
     }
 
     fn verify_step(&self, program: &Hash, segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError> {
@@ -286,7 +288,7 @@ mod tests {
             vm.verify_step(&program, 1, &run.step_root(1, 1), &run.step_proof(1, 1)).unwrap(),
             run.step_root(1, 1)
         );
-        vm.check_final(&run.boundary_root(3), &run.output(), &run.final_opening()).unwrap();
+        assert_eq!(vm.check_final(&run.boundary_root(3), &run.output(), &run.final_opening()), Ok(FinalStatus::Halted));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use alloc::string::String;
 
 use serde::{Deserialize, Serialize};
 
+use crate::claim::FinalStatus;
 use crate::hash::Hash;
 
 /// Why the VM rejected an opening or a proof (its own wording; the rules only pass it on).
@@ -39,8 +40,9 @@ pub trait StepVerifier {
     /// The boundary root `R_0` of `program` run on the input committed by `input_root`.
     fn initial_root(&self, program: &Hash, input_root: &Hash) -> Result<Hash, VerifierError>;
 
-    /// Checks that `final_root` is a halted state whose output hashes to `output_hash`, using a small opening.
-    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), VerifierError>;
+    /// Checks that `final_root` is a final state (halted, or trapped) whose output hashes to `output_hash`, using
+    /// a small opening; returns how it ended. Any other state (idle, running...) is refused.
+    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalStatus, VerifierError>;
 
     /// Verifies a one-step proof of segment `segment`'s transition from `pre_root` and returns the post root.
     fn verify_step(&self, program: &Hash, segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError>;

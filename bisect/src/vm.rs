@@ -19,8 +19,10 @@
 //! let inputs = Arc::new(Inputs::new(blobs));
 //! let trace = GuestTrace::new(program, inputs.clone(), Limits::default()).unwrap();
 //! let run = VmTraceAdapter::new(&trace);
+//! // The run may end halted or trapped: the claim states which.
+//! let status = opml_bisect::vm::status_of(trace.run().status).unwrap();
 //! let (claim, evidence, tree) = agent::make_claim(
-//!     &run, program_hash, Hash(inputs.root()), Hash(trace.run().output_hash), trace.segments(),
+//!     &run, program_hash, Hash(inputs.root()), Hash(trace.run().output_hash), status, trace.segments(),
 //!     trace.final_opening().unwrap());
 //! # }
 //! ```
@@ -36,8 +38,10 @@ use opml_vm::limits::Limits;
 use opml_vm::program::ProgramCommitment;
 use opml_vm::root::StateHeader;
 use opml_vm::trace::GuestTrace;
+use opml_vm::verify::FinalOutcome;
 
 use crate::agent::Trace;
+use crate::claim::FinalStatus;
 use crate::hash::Hash;
 use crate::verifier::{StepVerifier, VerifierError};
 
@@ -55,7 +59,8 @@ pub struct RegisteredProgram {
 /// (`ProgramCommitment::hash()`).
 ///
 /// - `initial_root(program, input_root)` = [`opml_vm::verify::initial_root`] of the program's initial header;
-/// - `check_final` = [`opml_vm::verify::check_final`]. The VM also returns the input root the final state carries;
+/// - `check_final` = [`opml_vm::verify::check_final`], its outcome as a [`FinalStatus`] ([`final_status`]). The VM
+///   also returns the input root the final state carries;
 ///   the trait does not pass the claim's input root (nor its program), so it is not compared here. It need not be:
 ///   the claim's `R_0` is `initial_root(program, input_root)` (checked at submission), every state reachable from
 ///   it carries that same input root, so a final root carrying another input root is not the true `R_N`, and an
@@ -94,6 +99,33 @@ impl VmVerifier {
     }
 }
 
+/// The game's view of a VM final outcome: the trap code is the VM's `TrapCode` discriminant.
+pub fn final_status(outcome: FinalOutcome) -> FinalStatus {
+    match outcome {
+        FinalOutcome::Halted => FinalStatus::Halted,
+        FinalOutcome::Trapped(t) => FinalStatus::Trapped { code: u32::from(t as u8) },
+    }
+}
+
+/// The final status of a machine whose status is `status` (a run's end: halted or trapped), or `None` if that
+/// status is not final (idle, running, returned).
+pub fn status_of(status: opml_vm::Status) -> Option<FinalStatus> {
+    match status {
+        opml_vm::Status::Halted => Some(FinalStatus::Halted),
+        opml_vm::Status::Trapped(t) => Some(final_status(FinalOutcome::Trapped(t))),
+        opml_vm::Status::Idle | opml_vm::Status::Running | opml_vm::Status::Returned => None,
+    }
+}
+
+/// The VM's trap a claim's final status names, if it is a trap code the VM has (`None` for halted, or for a
+/// code no VM state carries).
+pub fn trap_of(status: &FinalStatus) -> Option<opml_vm::TrapCode> {
+    match status {
+        FinalStatus::Halted => None,
+        FinalStatus::Trapped { code } => u8::try_from(*code).ok().and_then(opml_vm::TrapCode::from_code),
+    }
+}
+
 fn vm_error(e: opml_vm::ProofError) -> VerifierError {
     VerifierError::new(e.to_string())
 }
@@ -104,9 +136,9 @@ impl StepVerifier for VmVerifier {
         Ok(Hash(opml_vm::verify::initial_root(&p.initial_header, &input_root.0)))
     }
 
-    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), VerifierError> {
+    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalStatus, VerifierError> {
         // The returned input root is not checked: see the type's documentation.
-        opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening).map(|_input_root| ()).map_err(vm_error)
+        opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening).map(|f| final_status(f.outcome)).map_err(vm_error)
     }
 
     fn verify_step(&self, program: &Hash, segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError> {

@@ -6,7 +6,7 @@ use common::*;
 use opml_bisect::agent::{self, Trace};
 use opml_bisect::toy::ToyRun;
 use opml_bisect::{
-    ClaimState, ClaimStatus, Effect, Error, Hash, MerkleTree, Outcome, Reason, burn_share, rounds_needed,
+    ClaimState, ClaimStatus, Effect, Error, FinalStatus, Hash, MerkleTree, Outcome, Reason, burn_share, rounds_needed,
 };
 
 /// Programs (segment lengths) every scenario runs on.
@@ -247,7 +247,7 @@ fn bad_claims_are_rejected_at_submission() {
     let run = &s.honest;
     let n = run.segments();
     let (claim, evidence, tree) =
-        agent::make_claim(&honest, run.program, run.input_root, run.output(), n, run.final_opening());
+        agent::make_claim(&honest, run.program, run.input_root, run.output(), FinalStatus::Halted, n, run.final_opening());
     ClaimState::submit(&cfg, worker_party(), claim.clone(), &evidence, &s.vm, T0).unwrap();
 
     // Wrong output with the true final root: the opening does not match.
@@ -257,9 +257,23 @@ fn bad_claims_are_rejected_at_submission() {
         ClaimState::submit(&cfg, worker_party(), bad, &evidence, &s.vm, T0),
         Err(Error::FinalOpeningRejected(_))
     ));
+    // The right final state, claimed as a trap: its opening shows it halted.
+    let mut trapped = claim.clone();
+    trapped.final_status = FinalStatus::Trapped { code: 7 };
+    assert_eq!(
+        ClaimState::submit(&cfg, worker_party(), trapped, &evidence, &s.vm, T0).unwrap_err(),
+        Error::FinalStatusMismatch { claimed: FinalStatus::Trapped { code: 7 }, opened: FinalStatus::Halted }
+    );
     // Too few segments: R_N is not halted.
-    let (short, short_ev, _) =
-        agent::make_claim(&honest, run.program, run.input_root, run.output(), n - 1, run.state(n - 1, 0).encode());
+    let (short, short_ev, _) = agent::make_claim(
+        &honest,
+        run.program,
+        run.input_root,
+        run.output(),
+        FinalStatus::Halted,
+        n - 1,
+        run.state(n - 1, 0).encode(),
+    );
     assert!(matches!(
         ClaimState::submit(&cfg, worker_party(), short, &short_ev, &s.vm, T0),
         Err(Error::FinalOpeningRejected(_))
@@ -267,7 +281,8 @@ fn bad_claims_are_rejected_at_submission() {
     // A commitment whose leaf 0 is not the initial root.
     let mut lies = honest.clone();
     lies.boundary.insert(0, Hash::tagged(b"not R0", &[]));
-    let (c0, e0, _) = agent::make_claim(&lies, run.program, run.input_root, run.output(), n, run.final_opening());
+    let (c0, e0, _) =
+        agent::make_claim(&lies, run.program, run.input_root, run.output(), FinalStatus::Halted, n, run.final_opening());
     assert_eq!(ClaimState::submit(&cfg, worker_party(), c0, &e0, &s.vm, T0).unwrap_err(), Error::InitialRootMismatch);
     // A final proof for the wrong leaf.
     let mut e1 = evidence.clone();

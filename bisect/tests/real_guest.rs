@@ -23,8 +23,8 @@ use opml_bisect::agent::{self, Trace};
 use opml_bisect::bisection::split_count;
 use opml_bisect::vm::{VmTraceAdapter, VmVerifier};
 use opml_bisect::{
-    ClaimState, ClaimStatus, DisputeId, Effect, Error, GameConfig, Hash, MerkleTree, Move, Outcome, Phase, Reason,
-    Role, StepVerifier, burn_share,
+    ClaimState, ClaimStatus, DisputeId, Effect, Error, FinalStatus, GameConfig, Hash, MerkleTree, Move, Outcome, Phase,
+    Reason, Role, StepVerifier, burn_share,
 };
 use opml_vm::guest::GuestProgram;
 use opml_vm::io::Inputs;
@@ -463,8 +463,16 @@ fn play<T: Trace>(
     challenger: &mut dyn Player,
     should_challenge: bool,
 ) -> Game {
-    let (claim, evidence, tree) =
-        agent::make_claim(&worker.trace, g.program_hash, Hash(g.inputs.root()), output.0, g.segments(), output.1);
+    // Every guest here halts (a claim about a trap is played in `trapped_run_is_claimed_and_defended`).
+    let (claim, evidence, tree) = agent::make_claim(
+        &worker.trace,
+        g.program_hash,
+        Hash(g.inputs.root()),
+        output.0,
+        FinalStatus::Halted,
+        g.segments(),
+        output.1,
+    );
     worker.tree = tree;
     let submitted = ClaimState::submit(cfg, worker_party(), claim, &evidence, v, T0).expect("claim accepted");
     let watcher = VmTraceAdapter::new(&g.watcher);
@@ -624,8 +632,15 @@ fn scenarios(g: &Guest, v: &VmVerifier, k: u8) -> Row {
     // Honest worker, honest watcher: nothing to dispute; the claim finalizes after the window.
     {
         let (output, opening) = g.true_output();
-        let (claim, evidence, _) =
-            agent::make_claim(&truth, g.program_hash, Hash(g.inputs.root()), output, n_seg, opening);
+        let (claim, evidence, _) = agent::make_claim(
+            &truth,
+            g.program_hash,
+            Hash(g.inputs.root()),
+            output,
+            FinalStatus::Halted,
+            n_seg,
+            opening,
+        );
         let t = ClaimState::submit(&cfg, worker_party(), claim, &evidence, v, T0).expect("true claim accepted");
         assert!(!agent::should_challenge(&t.state.claim, &watcher), "{}", name("honest claim"));
         let fin = t.state.finalize(t.state.window_end_ns() + 1).unwrap();
@@ -737,8 +752,15 @@ fn scenarios(g: &Guest, v: &VmVerifier, k: u8) -> Row {
     if n_seg >= 2 {
         let mut l = liar(n_seg + 1, Steps::True);
         l.boundary_garbage.insert(1, Hash::tagged(b"test/garbage-boundary", &[]));
-        let (claim, evidence, _) =
-            agent::make_claim(&l, g.program_hash, Hash(g.inputs.root()), g.true_output().0, n_seg, g.true_output().1);
+        let (claim, evidence, _) = agent::make_claim(
+            &l,
+            g.program_hash,
+            Hash(g.inputs.root()),
+            g.true_output().0,
+            FinalStatus::Halted,
+            n_seg,
+            g.true_output().1,
+        );
         let t = ClaimState::submit(&cfg, worker_party(), claim, &evidence, v, T0).expect("accepted");
         assert!(!agent::should_challenge(&t.state.claim, &watcher), "{}", name("right output, wrong interior"));
     }
@@ -813,12 +835,12 @@ fn verifier_checks_real_claims_and_steps() {
     let (output, opening) = g.true_output();
     // initial_root and check_final are the VM's.
     assert_eq!(v.initial_root(&g.program_hash, &Hash(g.inputs.root())), Ok(Hash(g.worker.boundary_root(0))));
-    assert_eq!(v.check_final(&Hash(run.final_root()), &output, &opening), Ok(()));
+    assert_eq!(v.check_final(&Hash(run.final_root()), &output, &opening), Ok(FinalStatus::Halted));
     let err = v.check_final(&Hash(g.worker.boundary_root(1)), &output, &opening).unwrap_err();
     assert!(err.reason.contains("pre-state root"), "{err}");
     // The final root of another input's run opens fine: the input root is left to the game (see VmVerifier).
     let (other_output, other_opening) = g.other_output();
-    assert_eq!(v.check_final(&Hash(g.other.run().final_root()), &other_output, &other_opening), Ok(()));
+    assert_eq!(v.check_final(&Hash(g.other.run().final_root()), &other_output, &other_opening), Ok(FinalStatus::Halted));
     // Unknown programs are errors, not panics.
     assert!(v.initial_root(&Hash::ZERO, &Hash::ZERO).unwrap_err().reason.contains("unknown program"));
     assert!(v.verify_step(&Hash::ZERO, 0, &Hash::ZERO, &[]).unwrap_err().reason.contains("unknown program"));
@@ -832,6 +854,56 @@ fn verifier_checks_real_claims_and_steps() {
         v.verify_step(&g.program_hash, 1, &t.boundary_root(1), &[1, 2, 3]).unwrap_err().reason.contains("malformed")
     );
     assert_eq!(t.step_root(1, t.step_count(1)), t.boundary_root(2));
+}
+
+/// A trap is an ordinary final state: a claim stating the trap (and the output written before it) is accepted,
+/// an honest watcher agrees with it, and the claim finalizes; stating another outcome for the same final root is
+/// refused at submission.
+#[test]
+fn trapped_run_is_claimed_and_defended() {
+    let mut v = VmVerifier::new();
+    let program = GuestProgram::new(&wat::parse_str(THREE_SEGMENTS_ABI).unwrap()).unwrap();
+    let program_hash = v.register_guest(&program, Limits::default()).unwrap();
+    // Mode 3: the fixture divides by zero in its last segment, after writing part of its output.
+    let data: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let inputs = Arc::new(Inputs::new(vec![data, vec![3]]));
+    let trace = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
+    let run = trace.run();
+    assert_eq!(run.status, Status::Trapped(opml_vm::TrapCode::IntegerDivideByZero));
+    let status = opml_bisect::vm::status_of(run.status).unwrap();
+    assert_eq!(status, FinalStatus::Trapped { code: 7 });
+    assert_eq!(opml_bisect::vm::trap_of(&status), Some(opml_vm::TrapCode::IntegerDivideByZero));
+    let opening = trace.final_opening().unwrap();
+    let (output, final_root) = (Hash(run.output_hash), Hash(run.final_root()));
+    assert_eq!(v.check_final(&final_root, &output, &opening), Ok(status));
+    // What the guest wrote before the trap is bound: the empty output is refused.
+    let empty = Hash(opml_vm::io::output_commitment(&[]));
+    assert_ne!(run.output_hash, empty.0, "the fixture writes before it traps");
+    assert!(v.check_final(&final_root, &empty, &opening).is_err());
+
+    let truth = VmTraceAdapter::new(&trace);
+    let cfg = config(4);
+    let (claim, evidence, _) =
+        agent::make_claim(&truth, program_hash, Hash(inputs.root()), output, status, trace.segments(), opening);
+    for other in [FinalStatus::Halted, FinalStatus::Trapped { code: 1 }, FinalStatus::Trapped { code: 999 }] {
+        let mut wrong = claim.clone();
+        wrong.final_status = other;
+        assert_eq!(
+            ClaimState::submit(&cfg, worker_party(), wrong, &evidence, &v, T0).unwrap_err(),
+            Error::FinalStatusMismatch { claimed: other, opened: status }
+        );
+    }
+    let t = ClaimState::submit(&cfg, worker_party(), claim, &evidence, &v, T0).expect("a trapped run is claimable");
+    assert_eq!(t.state.claim.final_status.to_string(), "trapped (code 7)");
+    // An honest watcher's re-execution reaches the same trapped root: nothing to dispute.
+    let watcher = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).unwrap();
+    assert!(!agent::should_challenge(&t.state.claim, &VmTraceAdapter::new(&watcher)));
+    // A run that halts (another input) ends elsewhere: a watcher believing it would dispute.
+    let halts = GuestTrace::new(program, wat_inputs(0, 2000), Limits::default()).unwrap();
+    assert_eq!(halts.run().status, Status::Halted);
+    assert!(agent::should_challenge(&t.state.claim, &VmTraceAdapter::new(&halts)));
+    let fin = t.state.finalize(t.state.window_end_ns() + 1).unwrap();
+    assert_eq!(paid_to(&fin.effects, &worker_party()), u128::from(STAKE));
 }
 
 #[test]

@@ -281,6 +281,7 @@ impl Guest {
             program,
             self.input_root,
             Hash(run.output_hash),
+            opml_bisect::vm::status_of(run.status).expect("a run ends in a final state"),
             v.t.segments(),
             v.t.final_opening().unwrap(),
         );

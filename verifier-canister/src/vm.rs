@@ -7,7 +7,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use opml_bisect::{Hash, StepVerifier, VerifierError};
+use opml_bisect::{FinalStatus, Hash, StepVerifier, VerifierError};
 
 /// What registration keeps of a module: the program hash claims refer to and the bytes the verifier needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,14 +26,15 @@ pub trait ProgramVm {
     fn output_hash(&self, output: &[u8]) -> Hash;
     /// `R_0` of the program with verifier data `data` on the input committed by `input_root`.
     fn initial_root(&self, data: &[u8], input_root: &Hash) -> Result<Hash, VerifierError>;
-    /// Checks that `final_root` is halted with output `output_hash` (see [`StepVerifier::check_final`]).
+    /// Checks that `final_root` is final (halted or trapped) with output `output_hash`; returns how it ended (see
+    /// [`StepVerifier::check_final`]).
     fn check_final(
         &self,
         data: &[u8],
         final_root: &Hash,
         output_hash: &Hash,
         opening: &[u8],
-    ) -> Result<(), VerifierError>;
+    ) -> Result<FinalStatus, VerifierError>;
     /// Verifies a one-step proof of segment `segment` from `pre_root`; returns the post root.
     fn verify_step(&self, data: &[u8], segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError>;
 }
@@ -60,7 +61,7 @@ impl<V: ProgramVm + ?Sized> StepVerifier for Bound<'_, V> {
         self.vm.initial_root(self.data, input_root)
     }
 
-    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<(), VerifierError> {
+    fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalStatus, VerifierError> {
         self.vm.check_final(self.data, final_root, output_hash, opening)
     }
 
@@ -134,7 +135,7 @@ impl ProgramVm for ToyProgramVm {
         final_root: &Hash,
         output_hash: &Hash,
         opening: &[u8],
-    ) -> Result<(), VerifierError> {
+    ) -> Result<FinalStatus, VerifierError> {
         let (vm, _) = Self::toy(data)?;
         vm.check_final(final_root, output_hash, opening)
     }

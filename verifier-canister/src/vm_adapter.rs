@@ -15,10 +15,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use opml_bisect::{Hash, VerifierError};
+use opml_bisect::{FinalStatus, Hash, VerifierError};
 use opml_vm::limits::Limits;
 use opml_vm::program::ProgramCommitment;
 use opml_vm::root::StateHeader;
+use opml_vm::verify::FinalOutcome;
 
 use crate::vm::{DerivedProgram, ProgramVm};
 
@@ -77,10 +78,15 @@ impl ProgramVm for OpmlVm {
         final_root: &Hash,
         output_hash: &Hash,
         opening: &[u8],
-    ) -> Result<(), VerifierError> {
+    ) -> Result<FinalStatus, VerifierError> {
         split(data)?;
         // The input root the final state carries is linked to the claim's by the chain of roots from R_0.
-        opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening).map(|_| ()).map_err(rejected)
+        let f = opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening).map_err(rejected)?;
+        Ok(match f.outcome {
+            FinalOutcome::Halted => FinalStatus::Halted,
+            // The code is the VM's `TrapCode` discriminant, as `opml_bisect::vm::final_status` gives agents.
+            FinalOutcome::Trapped(t) => FinalStatus::Trapped { code: u32::from(t as u8) },
+        })
     }
 
     fn verify_step(&self, data: &[u8], segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError> {

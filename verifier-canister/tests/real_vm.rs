@@ -97,6 +97,7 @@ fn submit(s: &mut Setup, who: u8, v: &View, now: u64) -> (Id, MerkleTree) {
         s.program,
         s.input_root,
         Hash(run.output_hash),
+        opml_bisect::vm::status_of(run.status).expect("a run ends in a final state"),
         run.segments(),
         v.t.final_opening().unwrap(),
     );

@@ -54,3 +54,41 @@ fn the_verifier_is_the_vms_and_is_bound_to_its_program() {
     // Output hashes are the VM's output commitment.
     assert_eq!(OpmlVm.output_hash(b"abc"), Hash(opml_vm::io::output_commitment(b"abc")));
 }
+
+/// A guest that writes one byte, then traps on `unreachable`.
+const TRAPS: &str = r#"(module
+  (import "opml" "output_write" (func $write (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "!")
+  (func (export "opml_step") (result i32) (call $write (i32.const 16) (i32.const 1)) unreachable))"#;
+
+#[test]
+fn final_states_open_to_halted_or_trapped() {
+    use opml_bisect::FinalStatus;
+    use opml_vm::guest::GuestProgram;
+    use opml_vm::io::Inputs;
+    use opml_vm::trace::GuestTrace;
+    use opml_vm::{Limits, Status, TrapCode};
+    use std::sync::Arc;
+    for (wat, want) in [
+        (PLAIN, FinalStatus::Halted),
+        (TRAPS, FinalStatus::Trapped { code: u32::from(TrapCode::Unreachable as u8) }),
+    ] {
+        let wasm = wat::parse_str(wat).unwrap();
+        let d = OpmlVm.derive(&wasm).unwrap();
+        let v = Bound { vm: &OpmlVm, program: d.program, data: &d.data };
+        let t = GuestTrace::new(GuestProgram::new(&wasm).unwrap(), Arc::new(Inputs::new(vec![])), Limits::default())
+            .unwrap();
+        let run = t.run();
+        assert!(matches!(run.status, Status::Halted | Status::Trapped(TrapCode::Unreachable)), "{:?}", run.status);
+        let opening = t.final_opening().unwrap();
+        let (root, output) = (Hash(run.final_root()), Hash(run.output_hash));
+        // The canister's answer is the agents' (`opml_bisect::vm`).
+        assert_eq!(v.check_final(&root, &output, &opening), Ok(want));
+        assert_eq!(opml_bisect::vm::status_of(run.status), Some(want));
+        // The output a trapped run wrote before its trap is bound like a halted run's.
+        assert!(v.check_final(&root, &OpmlVm.output_hash(b"?"), &opening).is_err());
+        // A non-final state (the initial one) is refused.
+        assert!(v.check_final(&Hash(t.boundary_root(0)), &output, &opening).is_err());
+    }
+}

@@ -8,7 +8,7 @@ use opml_bisect::agent::{self, Trace};
 use opml_bisect::bisection::{split_count, split_point};
 use opml_bisect::toy::{ToyRun, ToyState, ToyVm};
 use opml_bisect::{
-    ClaimState, DisputeId, Effect, Error, GameConfig, Hash, MerkleTree, Move, Outcome, Party, Phase, Role,
+    ClaimState, DisputeId, Effect, Error, FinalStatus, GameConfig, Hash, MerkleTree, Move, Outcome, Party, Phase, Role,
 };
 
 /// Start time of every test game.
@@ -385,7 +385,15 @@ pub fn submit(vm: &ToyVm, cfg: &GameConfig, lies: &Lies, segments: u64) -> (Clai
     let run = &lies.run;
     let final_state = run.state(segments, 0);
     let (claim, evidence, tree) =
-        agent::make_claim(lies, run.program, run.input_root, final_state.output(), segments, final_state.encode());
+        agent::make_claim(
+            lies,
+            run.program,
+            run.input_root,
+            final_state.output(),
+            FinalStatus::Halted,
+            segments,
+            final_state.encode(),
+        );
     let t = ClaimState::submit(cfg, worker_party(), claim, &evidence, vm, T0).expect("claim accepted");
     (t.state, tree, t.effects)
 }

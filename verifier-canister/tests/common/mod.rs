@@ -5,7 +5,7 @@ use candid::{Nat, Principal};
 use ic_stable_structures::DefaultMemoryImpl;
 use opml_bisect::agent;
 use opml_bisect::toy::{ToyRun, ToyVm};
-use opml_bisect::{Hash, MerkleTree, Move, Role};
+use opml_bisect::{FinalStatus, Hash, MerkleTree, Move, Role};
 use opml_verifier_canister::core::Core;
 use opml_verifier_canister::types::*;
 use opml_verifier_canister::vm::{ProgramVm, ToyProgramVm};
@@ -106,6 +106,7 @@ pub fn claim_args(task: Id, trace: &ToyRun) -> (SubmitClaim, MerkleTree) {
         trace.program,
         trace.input_root,
         trace.output(),
+        FinalStatus::Halted,
         trace.segments(),
         trace.final_opening(),
     );
