@@ -5,7 +5,7 @@ mod common;
 
 use candid::{CandidType, Decode, Encode};
 use common::*;
-use opml_bisect::{ClaimState, Effect, Error, Hash, MerkleProof, Move, Party};
+use opml_bisect::{ClaimState, Effect, Error, FinalStatus, Hash, MerkleProof, Move, Party};
 use serde::de::DeserializeOwned;
 
 fn round_trip<T: CandidType + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {
@@ -32,6 +32,14 @@ fn public_types_round_trip_through_candid() {
     round_trip(&Error::StaleMove { expected: 3, got: 1 });
     round_trip(&Error::StepProofRejected(opml_bisect::VerifierError::new("bad")));
     round_trip(&MerkleProof::default());
+    round_trip(&p.state.claim);
+    for status in [FinalStatus::Halted, FinalStatus::Trapped { code: 7 }] {
+        round_trip(&status);
+        let mut claim = p.state.claim.clone();
+        claim.final_status = status;
+        round_trip(&claim);
+    }
+    round_trip(&Error::FinalStatusMismatch { claimed: FinalStatus::Halted, opened: FinalStatus::Trapped { code: 3 } });
 }
 
 #[test]

@@ -227,7 +227,7 @@ pub struct ClaimView {
     pub task: Id,
     /// The worker.
     pub worker: Principal,
-    /// The claim.
+    /// The claim; its `final_status` says how the run ended: halted, or trapped with the VM's trap code.
     pub claim: Claim,
     /// Status.
     pub status: ClaimStatus,
