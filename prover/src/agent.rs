@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use opml_bisect::agent::{self, Trace};
 use opml_bisect::bisection::split_point;
-use opml_bisect::{ClaimState, ClaimStatus, Dispute, GameConfig, Hash, MerkleTree, Move, Phase, Role};
+use opml_bisect::{ClaimState, ClaimStatus, Dispute, FinalStatus, GameConfig, Hash, MerkleTree, Move, Phase, Role};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, SubmitClaim, TaskStatus};
 use opml_vm::guest::GuestProgram;
 use opml_vm::io::Inputs;
 use opml_vm::trace::GuestTrace;
-use opml_vm::{Limits, Status};
+use opml_vm::Limits;
 
 use crate::chain::{Chain, ChainError};
 use crate::model::Model;
@@ -44,8 +44,8 @@ pub enum AgentError {
     NoClaim { task: Id },
     #[error("task {task} is {status}, not open for a claim")]
     TaskNotOpen { task: Id, status: String },
-    #[error("the task did not halt ({0}); there is no result to claim")]
-    NotHalted(String),
+    #[error("the run did not end in a final state ({0}); there is nothing to claim")]
+    NotFinal(String),
     #[error("the VM failed while computing a move (a VM bug): {0}")]
     Vm(String),
 }
@@ -132,17 +132,16 @@ impl Run {
         let trace =
             GuestTrace::new_observed(program.program.clone(), input.inputs.clone(), Limits::default(), on_segment)
                 .map_err(|e| AgentError::Run(e.to_string()))?;
-        // A trap is a final state like any other: a challenger must be able to re-execute a trapping task and
-        // dispute a claim that it halted. Only a claim needs a halted run ([`Run::halted`]).
+        // A trap is a final state like any other: a worker claims it as it is (the claim states the trap code),
+        // and a challenger re-executes a trapping task and disputes a claim that says otherwise.
         Ok(Run { trace, r0: None })
     }
 
-    /// This run, if it halted (the only outcome a claim can state).
-    pub fn halted(self) -> Result<Run, AgentError> {
-        match self.trace.run().status {
-            Status::Halted => Ok(self),
-            other => Err(AgentError::NotHalted(format!("{other:?}"))),
-        }
+    /// How this run ended, as a claim states it: halted, or trapped with the VM's trap code.
+    pub fn final_status(&self) -> Result<FinalStatus, AgentError> {
+        let status = self.trace.run().status;
+        // The fast engine stops only at a halt or a trap; anything else would be a VM bug, not a claimable run.
+        opml_bisect::vm::status_of(status).ok_or_else(|| AgentError::NotFinal(format!("{status:?}")))
     }
 
     /// The output bytes.
@@ -206,7 +205,7 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, AgentError> {
 #[derive(Clone, Debug)]
 pub enum Event {
     Ran { task: Id, model: &'static str, segments: u64, seconds: f64 },
-    Claimed { task: Id, claim: Id, output_hash: Hash, lie: bool },
+    Claimed { task: Id, claim: Id, status: FinalStatus, output_hash: Hash, lie: bool },
     Agrees { claim: Id },
     Disagrees { claim: Id, ours: Hash, theirs: Hash },
     Opened { claim: Id, dispute: u32 },
@@ -221,9 +220,10 @@ impl std::fmt::Display for Event {
             Event::Ran { task, model, segments, seconds } => {
                 write!(f, "ran task {task} ({model}): {segments} segments in {seconds:.2} s")
             }
-            Event::Claimed { task, claim, output_hash, lie } => write!(
+            Event::Claimed { task, claim, status, output_hash, lie } => write!(
                 f,
-                "submitted claim {claim} on task {task}, output hash {}{}",
+                "submitted claim {claim} on task {task}: {}, output hash {}{}",
+                status_text(status),
                 short(output_hash),
                 if *lie { " (a lie)" } else { "" }
             ),
@@ -256,8 +256,9 @@ impl Event {
             Event::Ran { task, model, segments, seconds } => {
                 serde_json::json!({ "event": "ran", "task": task, "model": model, "segments": segments, "seconds": seconds })
             }
-            Event::Claimed { task, claim, output_hash, lie } => serde_json::json!({
-                "event": "claimed", "task": task, "claim": claim, "output_hash": hex(output_hash), "lie": lie
+            Event::Claimed { task, claim, status, output_hash, lie } => serde_json::json!({
+                "event": "claimed", "task": task, "claim": claim, "final_status": status_text(status),
+                "output_hash": hex(output_hash), "lie": lie
             }),
             Event::Agrees { claim } => serde_json::json!({ "event": "agrees", "claim": claim }),
             Event::Disagrees { claim, ours, theirs } => serde_json::json!({
@@ -278,6 +279,17 @@ impl Event {
         };
         v["text"] = serde_json::Value::String(self.to_string());
         v
+    }
+}
+
+/// A claim's final status in words: `halted`, or `trapped: <the VM's trap message> (code N)`.
+pub fn status_text(status: &FinalStatus) -> String {
+    match (status, opml_bisect::vm::trap_of(status)) {
+        (FinalStatus::Halted, _) => "halted".into(),
+        (FinalStatus::Trapped { code }, Some(trap)) => format!("trapped: {trap} (code {code})"),
+        // A code the VM does not have: no valid claim carries one (the canister checks the opening), but a view
+        // is printed as it is.
+        (FinalStatus::Trapped { code }, None) => format!("trapped (unknown code {code})"),
     }
 }
 
@@ -436,25 +448,29 @@ impl<C: Chain> Worker<C> {
         let start = std::time::Instant::now();
         let bar = self.progress.inference(&format!("task {task}: running {}", self.program.model.name));
         let mut on_segment = |n| bar.segment(n);
-        let (run, output, segments, opening): (Arc<dyn Trace + Send + Sync>, Vec<u8>, u64, Vec<u8>) = match &self.lie {
+        type Ran = (Arc<dyn Trace + Send + Sync>, Vec<u8>, FinalStatus, u64, Vec<u8>);
+        let (run, output, status, segments, opening): Ran = match &self.lie {
             None | Some(Lie::OtherInput(_)) => {
                 let run = match &self.lie {
                     Some(Lie::OtherInput(other)) => {
                         let other = TaskInput::new(input.model, other).map_err(AgentError::Run)?;
-                        let mut run = Run::observed(&self.program, &other, &mut on_segment)?.halted()?;
+                        let mut run = Run::observed(&self.program, &other, &mut on_segment)?;
                         run.r0 = Some(self.program.initial_root(&input.root())?);
                         run
                     }
-                    _ => Run::observed(&self.program, input, &mut on_segment)?.halted()?,
+                    _ => Run::observed(&self.program, input, &mut on_segment)?,
                 };
+                // Halted or trapped, the claim states how the run ended (a trap is claimed like a halt).
+                let status = run.final_status()?;
                 let opening = run.trace.final_opening().map_err(|e| AgentError::Run(e.to_string()))?;
                 let (output, segments) = (run.output().to_vec(), run.trace.segments());
-                (Arc::new(run), output, segments, opening)
+                (Arc::new(run), output, status, segments, opening)
             }
             Some(Lie::CorruptState) => {
                 let run = crate::lie::CorruptRun::new(&self.program, input)?;
+                // `CorruptRun` only ever picks a corruption after which the run halts.
                 let (output, segments, opening) = (run.output.clone(), run.segments(), run.final_opening.clone());
-                (Arc::new(run), output, segments, opening)
+                (Arc::new(run), output, FinalStatus::Halted, segments, opening)
             }
         };
         drop(bar);
@@ -466,7 +482,7 @@ impl<C: Chain> Worker<C> {
         });
         let output_hash = Hash(opml_vm::io::output_commitment(&output));
         let (claim, evidence, tree) =
-            agent::make_claim(&Dyn(&*run), self.program.hash, input.root(), output_hash, segments, opening);
+            agent::make_claim(&Dyn(&*run), self.program.hash, input.root(), output_hash, status, segments, opening);
         Ok((run, output, claim, evidence, tree))
     }
 
@@ -505,10 +521,10 @@ impl<C: Chain> Worker<C> {
             return Err(AgentError::TaskNotOpen { task, status: format!("{:?}", t.status) });
         }
         let (run, output, claim, evidence, tree) = self.execute(task, input)?;
-        let output_hash = claim.output_hash;
+        let (output_hash, status) = (claim.output_hash, claim.final_status);
         let args = SubmitClaim { task, claim, evidence, output };
         let id = self.chain.submit_claim(args).await?;
-        (self.log)(&Event::Claimed { task, claim: id, output_hash, lie: self.lie.is_some() });
+        (self.log)(&Event::Claimed { task, claim: id, status, output_hash, lie: self.lie.is_some() });
         self.claims
             .insert(id, Defended { run, tree, finalized: false, resolved: BTreeMap::new(), last_finalize: None });
         Ok(id)

@@ -29,7 +29,7 @@ pub fn run(model: &str, input: &str, stepper: bool, out: &Output) -> Result<(), 
     drop(bar);
     let status = match result.status {
         Status::Halted => "halted".to_string(),
-        Status::Trapped(t) => format!("trapped: {t}"),
+        Status::Trapped(t) => format!("trapped: {t} (code {})", t as u8),
         other => format!("{other:?}"),
     };
     let mut stepper_report = None;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use opml_bisect::Phase;
 use opml_verifier_canister::types::Id;
 
-use crate::agent::short;
+use crate::agent::{short, status_text};
 use crate::chain::{Chain, ChainError};
 
 fn secs(ns: u64) -> String {
@@ -18,13 +18,14 @@ pub async fn claim_text<C: Chain>(chain: &C, claim: Id) -> Result<String, ChainE
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "claim {claim} on task {}: {:?}, worker {}, stake {} (escrow {}), {} segments, output hash {}, window ends at {} ns",
+        "claim {claim} on task {}: {:?}, worker {}, stake {} (escrow {}), {} segments, run {}, output hash {}, window ends at {} ns",
         v.task,
         v.status,
         v.worker,
         v.stake,
         v.escrow,
         v.claim.segments,
+        status_text(&v.claim.final_status),
         short(&v.claim.output_hash),
         v.window_end_ns
     );
@@ -103,6 +104,11 @@ pub async fn claim_json<C: Chain>(chain: &C, claim: Id) -> Result<serde_json::Va
         "stake": v.stake,
         "escrow": v.escrow,
         "segments": v.claim.segments,
+        "final_status": status_text(&v.claim.final_status),
+        "trap_code": match v.claim.final_status {
+            opml_bisect::FinalStatus::Halted => None,
+            opml_bisect::FinalStatus::Trapped { code } => Some(code),
+        },
         "output_hash": hex(&v.claim.output_hash),
         "final_root": hex(&v.claim.final_root),
         "window_end_ns": v.window_end_ns,

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use opml_bisect::agent::{self, Trace};
-use opml_bisect::{ClaimEvidence, Hash, MerkleTree, Move};
+use opml_bisect::{ClaimEvidence, FinalStatus, Hash, MerkleTree, Move};
 use opml_prover::chain::{Chain, ChainError, IcChain};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, SubmitClaim};
@@ -54,7 +54,8 @@ fn machine_at_boundary(program: &GuestProgram, inputs: &Arc<Inputs>, segment: u6
     program.machine_at(inputs.clone(), Limits::default(), &state).expect("machine at a boundary")
 }
 
-/// The opening of a halted machine's root that a claim carries (`opml_vm::verify::check_final`'s layout).
+/// The opening of a final (halted or trapped) machine's root that a claim carries (`opml_vm::verify::check_final`'s
+/// layout).
 fn final_opening(m: &Machine, inputs: &Inputs) -> Vec<u8> {
     let output = m.guest_output().unwrap_or_default();
     let mut out = StateHasher::new().header(m).encode().to_vec();
@@ -121,7 +122,7 @@ pub struct WrongStore {
     last: Machine,
     /// The liar's output (the true one if the wrong byte is never read).
     pub output: Vec<u8>,
-    /// The liar's final opening (meaningful only if its run halts).
+    /// The liar's final opening (of its halted or trapped final state).
     pub final_opening: Vec<u8>,
     /// How the liar's run ended.
     pub status: Status,
@@ -174,6 +175,11 @@ impl WrongStore {
     /// Segments of the lying run.
     pub fn segments(&self) -> u64 {
         self.roots.len() as u64 - 1
+    }
+
+    /// How the lying run ended, as its claim states it (halted, or trapped with its code).
+    pub fn final_status(&self) -> FinalStatus {
+        opml_bisect::vm::status_of(self.status).expect("a lying run is recorded to its final state")
     }
 
     /// The lie's machine after `j` steps of segment `s >= self.segment` (past the end: the final state).
@@ -380,8 +386,8 @@ pub struct LyingWorker<T> {
 }
 
 impl<T: Trace> LyingWorker<T> {
-    /// Submits the claim of `trace` (`segments` segments, claiming `output` with `final_opening`) on `task`
-    /// for `program`; returns the worker and the canister's answer.
+    /// Submits the claim of `trace` (`segments` segments ending as `status` says, claiming `output` with
+    /// `final_opening`) on `task` for `program`; returns the worker and the canister's answer.
     #[allow(clippy::too_many_arguments)]
     pub async fn submit(
         chain: IcChain,
@@ -390,12 +396,13 @@ impl<T: Trace> LyingWorker<T> {
         program: Hash,
         input_root: Hash,
         segments: u64,
+        status: FinalStatus,
         output: Vec<u8>,
         final_opening: Vec<u8>,
     ) -> (LyingWorker<T>, Result<Id, ChainError>) {
         let output_hash = Hash(opml_vm::io::output_commitment(&output));
         let (claim, evidence, tree): (_, ClaimEvidence, _) =
-            agent::make_claim(&trace, program, input_root, output_hash, segments, final_opening);
+            agent::make_claim(&trace, program, input_root, output_hash, status, segments, final_opening);
         let r = chain.submit_claim(SubmitClaim { task, claim, evidence, output }).await;
         let w = LyingWorker { chain, trace, tree, claim: r.as_ref().ok().copied(), refused: None, moves: 0 };
         (w, r)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use opml_bisect::agent::Trace;
 use opml_bisect::vm::VmTraceAdapter;
-use opml_bisect::{ClaimStatus, Error, Move, Outcome, Phase, Reason};
+use opml_bisect::{ClaimStatus, Error, FinalStatus, Move, Outcome, Phase, Reason};
 use opml_prover::agent::{Challenger, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain};
 use opml_prover::model::Model;
@@ -74,8 +74,19 @@ async fn submit<T: Trace>(
     lie: T,
     (segments, output, opening): (u64, Vec<u8>, Vec<u8>),
 ) -> (LyingWorker<T>, IcChain) {
-    let (liar, r) =
-        LyingWorker::submit(s.liar, lie, s.task, program.hash, input.root(), segments, output, opening).await;
+    // Every lie submitted this way is a halted run (the trapped-run scenarios submit their own).
+    let (liar, r) = LyingWorker::submit(
+        s.liar,
+        lie,
+        s.task,
+        program.hash,
+        input.root(),
+        segments,
+        FinalStatus::Halted,
+        output,
+        opening,
+    )
+    .await;
     r.expect("the lying claim passes submission");
     (liar, s.challenger)
 }
@@ -417,8 +428,11 @@ async fn lying_about_a_trapping_guest_loses() {
         let (_, chain) = w.party(&format!("{name}-challenger")).await;
         let task = w.post_task(&requester, &program, &input).await;
         let before = w.snapshot().await;
+        let status = lie.final_status();
+        assert_eq!(status, FinalStatus::Halted, "{name}: the lie claims a halt");
         let (mut liar, r) =
-            LyingWorker::submit(liar, lie, task, program.hash, input.root(), claimed.0, claimed.1, claimed.2).await;
+            LyingWorker::submit(liar, lie, task, program.hash, input.root(), claimed.0, status, claimed.1, claimed.2)
+                .await;
         let claim = r.expect("the lie passes submission");
         let mut challenger = w.challenger("challenger", chain, &program);
         assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0), "{name}");
@@ -438,23 +452,205 @@ async fn lying_about_a_trapping_guest_loses() {
     }
 }
 
-/// Scenario 14, the honest worker's side: a worker claims a trapping run as it is. Design says a trap is an
-/// ordinary final state with its own root, so the claim must be accepted and defended like any other.
-///
-/// It is not yet: `opml_vm::verify::check_final` accepts only a halted final state (the claim is refused with
-/// `FinalOpeningRejected("the final state is not halted")`), and the worker agent refuses to claim a run that did
-/// not halt (`AgentError::NotHalted`). Claims carry an output hash and a final opening of a halted state only;
-/// a trapped outcome needs its own claim form (status and trap code in the opening), in the VM, the game and the
-/// canister. Ignored until then; run with `--ignored` to see the refusal.
+/// Scenario 14, the honest worker's side: a worker claims a trapping run as it is. A trap is an ordinary final
+/// state with its own root: the claim states it (status and trap code, checked against the final root's opening
+/// at submission), an honest challenger agrees, and the claim finalizes with the worker paid.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "claims about trapped runs are refused: check_final requires a halted final state (issue 9, scenario 14)"]
 async fn honest_claim_of_a_trapping_run_is_accepted() {
     let w = World::start().await;
     let program = register(&w, "divide", DIVIDE_WAT).await;
     let input = TaskInput { model: program.model, inputs: Arc::new(Inputs::new(vec![vec![0]])) };
     let (_, requester) = w.party("requester").await;
     let (_, chain) = w.party("worker").await;
+    let (_, watcher) = w.party("challenger").await;
     let task = w.post_task(&requester, &program, &input).await;
+    let before = w.snapshot().await;
     let mut worker = w.worker("worker", chain, &program, None);
-    worker.serve(task, &input).await.expect("an honest claim about a trapped run is accepted");
+    let claim = worker.serve(task, &input).await.expect("an honest claim about a trapped run is accepted");
+    let view = w.operator.get_claim(claim).await.unwrap();
+    let code = u32::from(TrapCode::IntegerDivideByZero as u8);
+    assert_eq!(view.claim.final_status, FinalStatus::Trapped { code }, "the claim view shows the trap");
+    assert_eq!(view.output, Vec::<u8>::new(), "the guest wrote nothing before its trap");
+    let text = opml_prover::status::claim_text(&w.operator, claim).await.unwrap();
+    assert!(text.contains("run trapped: integer divide by zero (code 7)"), "{text}");
+    let mut challenger = w.challenger("challenger", watcher, &program);
+    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Agrees, "re-execution reaches the same trap");
+    w.pass_window();
+    worker.finalize_next_poll();
+    worker.poll().await.unwrap();
+    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    assert!(matches!(w.task_status(task).await, TaskStatus::Done { claim: c } if c == claim));
+    before.assert_change(
+        &w.snapshot().await,
+        Change { balances: &[("worker", REWARD as i128)], locked: -(REWARD as i128), ..Change::default() },
+    );
+}
+
+/// A two-segment guest with three endings: segment 0 copies blob 0's first byte into a divisor at address 16 (as
+/// `divide`); segment 1 writes "pre!" to the output, then traps on `unreachable` if the divisor is 2, else divides
+/// 1000 by it (trapping on 0) and writes the quotient. Blob `[0]`: an integer division by zero after "pre!";
+/// `[5]`: halts with "pre!" and 200.
+const ENDINGS_WAT: &str = r#"(module
+  (import "opml" "input_read" (func $read (param i32 i64 i32 i32) (result i32)))
+  (import "opml" "output_write" (func $write (param i32 i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "pre!")
+  (data (i32.const 16) "\ff")
+  (global $seg (mut i32) (i32.const 0))
+  (func (export "opml_step") (result i32)
+    (global.set $seg (i32.add (global.get $seg) (i32.const 1)))
+    (if (i32.eq (global.get $seg) (i32.const 1)) (then
+      (drop (call $read (i32.const 0) (i64.const 0) (i32.const 32) (i32.const 1)))
+      (i32.store8 (i32.const 16) (i32.load8_u (i32.const 32)))
+      (return (i32.const 1))))
+    (call $write (i32.const 0) (i32.const 4))
+    (if (i32.eq (i32.load8_u (i32.const 16)) (i32.const 2)) (then unreachable))
+    (i32.store (i32.const 0) (i32.div_u (i32.const 1000) (i32.load8_u (i32.const 16))))
+    (call $write (i32.const 0) (i32.const 4))
+    (i32.const 0)))"#;
+
+/// Scenario 14, a trap claim disputed: an honest worker agent claims a run that traps (division by zero, after
+/// writing "pre!"); two lying challengers dispute it, one believing the run halts with an output, the other that
+/// it traps another way (`unreachable`). Each belief is a real run with one wrong write (the divisor); each
+/// bisection comes down to that write, the challenger's own proof of it shows the worker's root, and the worker
+/// wins both disputes by proof, then finalizes: each challenger loses its bond.
+#[tokio::test(flavor = "multi_thread")]
+async fn challengers_disputing_a_true_trap_claim_lose_their_bonds() {
+    let w = World::start().await;
+    let program = register(&w, "endings", ENDINGS_WAT).await;
+    let input = TaskInput { model: program.model, inputs: Arc::new(Inputs::new(vec![vec![0]])) };
+    let truth = truth(&program, &input);
+    assert_eq!(truth.run().status, Status::Trapped(TrapCode::IntegerDivideByZero));
+    assert_eq!(truth.run().output, b"pre!", "the trapped run's output is what it wrote before the trap");
+    // The divisor's store (0 over 0xff at address 16) is the first write that changes a byte.
+    let halts = Arc::new(WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, 0x05));
+    assert_eq!((halts.status, halts.address), (Status::Halted, 16));
+    assert_eq!(halts.output, [b"pre!".as_slice(), &200u32.to_le_bytes()].concat());
+    let other_trap = Arc::new(WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, 0x02));
+    assert_eq!(other_trap.status, Status::Trapped(TrapCode::Unreachable));
+    assert_eq!(other_trap.output, b"pre!", "the same output, another trap");
+    assert_ne!(other_trap.boundary_root(2), opml_bisect::Hash(truth.run().final_root()));
+    let step = halts.step;
+
+    let (_, requester) = w.party("requester").await;
+    let (_, chain) = w.party("worker").await;
+    let (_, c_halts) = w.party("believes-halt").await;
+    let (_, c_trap) = w.party("believes-unreachable").await;
+    let task = w.post_task(&requester, &program, &input).await;
+    let before = w.snapshot().await;
+    let mut worker = w.worker("worker", chain, &program, None);
+    let claim = worker.serve(task, &input).await.expect("the trap claim is accepted");
+    let code = u32::from(TrapCode::IntegerDivideByZero as u8);
+    assert_eq!(w.operator.get_claim(claim).await.unwrap().claim.final_status, FinalStatus::Trapped { code });
+    let mut challengers = [TraceChallenger::new(c_halts, halts), TraceChallenger::new(c_trap, other_trap)];
+    for (i, c) in challengers.iter_mut().enumerate() {
+        assert_eq!(c.open(claim).await.unwrap(), i as u32);
+    }
+    for _ in 0..200 {
+        let mut made = worker.poll().await.unwrap();
+        for c in challengers.iter_mut() {
+            made += c.poll().await.unwrap();
+        }
+        if made == 0 {
+            break;
+        }
+    }
+    for d in 0..2u32 {
+        let view = w.operator.get_dispute(claim, d).await.unwrap();
+        assert_eq!(view.resolution.map(|r| r.outcome), Some(Outcome::WorkerWon(Reason::StepProof)), "dispute {d}");
+        assert!(matches!(view.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", view.phase);
+    }
+    assert!(challengers.iter().all(|c| c.refused().is_none()), "every challenger move was legal");
+    w.pass_window();
+    worker.finalize_next_poll();
+    worker.poll().await.unwrap();
+    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    before.assert_change(
+        &w.snapshot().await,
+        Change {
+            balances: &[
+                ("worker", REWARD as i128 + 2 * (BOND - burn(BOND)) as i128),
+                ("believes-halt", -(BOND as i128)),
+                ("believes-unreachable", -(BOND as i128)),
+            ],
+            locked: -(REWARD as i128),
+            burned: 2 * burn(BOND) as i128,
+            ..Change::default()
+        },
+    );
+}
+
+/// Scenario 14, a false trap claim: the task's run halts (blob `[5]`), but the liar claims it traps. Its run
+/// writes a wrong input byte (5 ^ 5 = 0, the divisor), so it really reaches a division by zero. Claiming
+/// "halted" over that trapped final root is refused at submission with a typed error; claiming the trap
+/// passes, the honest challenger agent's re-execution halts, it disputes and wins by proof at the wrong write.
+#[tokio::test(flavor = "multi_thread")]
+async fn claiming_a_trap_for_a_run_that_halts_loses() {
+    let w = World::start().await;
+    let program = register(&w, "endings", ENDINGS_WAT).await;
+    let input = TaskInput { model: program.model, inputs: Arc::new(Inputs::new(vec![vec![5]])) };
+    let truth = truth(&program, &input);
+    assert_eq!(truth.run().status, Status::Halted);
+    // The input read (5 over 0 at address 32) is the first write that changes a byte.
+    let lie = || WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, 0x05);
+    let l = lie();
+    assert_eq!((l.status, l.address), (Status::Trapped(TrapCode::IntegerDivideByZero), 32));
+    let code = u32::from(TrapCode::IntegerDivideByZero as u8);
+    assert_eq!(l.final_status(), FinalStatus::Trapped { code });
+    let (step, segments, output, opening) = (l.step, l.segments(), l.output.clone(), l.final_opening.clone());
+    assert_eq!(output, b"pre!");
+
+    let (_, requester) = w.party("requester").await;
+    let (_, liar) = w.party("liar").await;
+    let (_, chain) = w.party("challenger").await;
+    let task = w.post_task(&requester, &program, &input).await;
+    let before = w.snapshot().await;
+    // The trapped final root, claimed as a halt: its opening says otherwise.
+    let digest = w.devnet.state_digest(w.canister).unwrap();
+    let (liar, r) = LyingWorker::submit(
+        liar,
+        lie(),
+        task,
+        program.hash,
+        input.root(),
+        segments,
+        FinalStatus::Halted,
+        output.clone(),
+        opening.clone(),
+    )
+    .await;
+    let opened = FinalStatus::Trapped { code };
+    assert_eq!(game_error(r), Error::FinalStatusMismatch { claimed: FinalStatus::Halted, opened });
+    assert_eq!(w.devnet.state_digest(w.canister).unwrap().stable, digest.stable, "a refused claim changes nothing");
+    // The same lie, stating its trap.
+    let (mut liar, r) = LyingWorker::submit(
+        liar.chain,
+        l,
+        task,
+        program.hash,
+        input.root(),
+        segments,
+        FinalStatus::Trapped { code },
+        output,
+        opening,
+    )
+    .await;
+    let claim = r.expect("a trap claim with a matching opening passes submission");
+    let text = opml_prover::status::claim_text(&w.operator, claim).await.unwrap();
+    assert!(text.contains("run trapped: integer divide by zero (code 7)"), "{text}");
+    let mut challenger = w.challenger("challenger", chain, &program);
+    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0), "the true run halts");
+    duel(&mut liar, &mut challenger).await;
+    let d = w.operator.get_dispute(claim, 0).await.unwrap();
+    assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
+    assert!(matches!(d.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", d.phase);
+    assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
+    before.assert_change(
+        &w.snapshot().await,
+        Change {
+            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
+            burned: burn(STAKE) as i128,
+            ..Change::default()
+        },
+    );
 }

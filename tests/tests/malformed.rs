@@ -61,8 +61,10 @@ async fn malformed_calls_are_refused_with_typed_errors_and_change_nothing() {
     // A second open task on the same input, for a claim refused at submission (the first will have a claim).
     let open_task = w.post_task(&requester, &w.fixture, &input).await;
     let before = w.snapshot().await;
+    let status = lie.final_status();
     let (liar, r) =
-        LyingWorker::submit(liar, lie, task, w.fixture.hash, input.root(), segments, output.clone(), opening).await;
+        LyingWorker::submit(liar, lie, task, w.fixture.hash, input.root(), segments, status, output.clone(), opening)
+            .await;
     let claim = r.expect("the claim passes submission");
     let mut challenger = w.challenger("challenger", chain, &w.fixture);
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
@@ -84,6 +86,7 @@ async fn malformed_calls_are_refused_with_typed_errors_and_change_nothing() {
             program: w.fixture.hash,
             input_root: input.root(),
             output_hash: opml_bisect::Hash(opml_vm::io::output_commitment(&output)),
+            final_status: status,
             final_root: liar.trace.boundary_root(segments),
             segments,
             segments_root: liar.tree().root(),
