@@ -138,7 +138,9 @@ impl StepVerifier for VmVerifier {
 
     fn check_final(&self, final_root: &Hash, output_hash: &Hash, opening: &[u8]) -> Result<FinalStatus, VerifierError> {
         // The returned input root is not checked: see the type's documentation.
-        opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening).map(|f| final_status(f.outcome)).map_err(vm_error)
+        opml_vm::verify::check_final(&final_root.0, &output_hash.0, opening)
+            .map(|f| final_status(f.outcome))
+            .map_err(vm_error)
     }
 
     fn verify_step(&self, program: &Hash, segment: u64, pre_root: &Hash, proof: &[u8]) -> Result<Hash, VerifierError> {

@@ -246,8 +246,15 @@ fn bad_claims_are_rejected_at_submission() {
     let honest = Lies::of(s.honest.clone());
     let run = &s.honest;
     let n = run.segments();
-    let (claim, evidence, tree) =
-        agent::make_claim(&honest, run.program, run.input_root, run.output(), FinalStatus::Halted, n, run.final_opening());
+    let (claim, evidence, tree) = agent::make_claim(
+        &honest,
+        run.program,
+        run.input_root,
+        run.output(),
+        FinalStatus::Halted,
+        n,
+        run.final_opening(),
+    );
     ClaimState::submit(&cfg, worker_party(), claim.clone(), &evidence, &s.vm, T0).unwrap();
 
     // Wrong output with the true final root: the opening does not match.
@@ -281,8 +288,15 @@ fn bad_claims_are_rejected_at_submission() {
     // A commitment whose leaf 0 is not the initial root.
     let mut lies = honest.clone();
     lies.boundary.insert(0, Hash::tagged(b"not R0", &[]));
-    let (c0, e0, _) =
-        agent::make_claim(&lies, run.program, run.input_root, run.output(), FinalStatus::Halted, n, run.final_opening());
+    let (c0, e0, _) = agent::make_claim(
+        &lies,
+        run.program,
+        run.input_root,
+        run.output(),
+        FinalStatus::Halted,
+        n,
+        run.final_opening(),
+    );
     assert_eq!(ClaimState::submit(&cfg, worker_party(), c0, &e0, &s.vm, T0).unwrap_err(), Error::InitialRootMismatch);
     // A final proof for the wrong leaf.
     let mut e1 = evidence.clone();

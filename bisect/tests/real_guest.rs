@@ -840,7 +840,10 @@ fn verifier_checks_real_claims_and_steps() {
     assert!(err.reason.contains("pre-state root"), "{err}");
     // The final root of another input's run opens fine: the input root is left to the game (see VmVerifier).
     let (other_output, other_opening) = g.other_output();
-    assert_eq!(v.check_final(&Hash(g.other.run().final_root()), &other_output, &other_opening), Ok(FinalStatus::Halted));
+    assert_eq!(
+        v.check_final(&Hash(g.other.run().final_root()), &other_output, &other_opening),
+        Ok(FinalStatus::Halted)
+    );
     // Unknown programs are errors, not panics.
     assert!(v.initial_root(&Hash::ZERO, &Hash::ZERO).unwrap_err().reason.contains("unknown program"));
     assert!(v.verify_step(&Hash::ZERO, 0, &Hash::ZERO, &[]).unwrap_err().reason.contains("unknown program"));

@@ -18,10 +18,10 @@ use opml_bisect::bisection::split_point;
 use opml_bisect::{ClaimState, ClaimStatus, Dispute, FinalStatus, GameConfig, Hash, MerkleTree, Move, Phase, Role};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, SubmitClaim, TaskStatus};
+use opml_vm::Limits;
 use opml_vm::guest::GuestProgram;
 use opml_vm::io::Inputs;
 use opml_vm::trace::GuestTrace;
-use opml_vm::Limits;
 
 use crate::chain::{Chain, ChainError};
 use crate::model::Model;

@@ -70,10 +70,9 @@ fn final_states_open_to_halted_or_trapped() {
     use opml_vm::trace::GuestTrace;
     use opml_vm::{Limits, Status, TrapCode};
     use std::sync::Arc;
-    for (wat, want) in [
-        (PLAIN, FinalStatus::Halted),
-        (TRAPS, FinalStatus::Trapped { code: u32::from(TrapCode::Unreachable as u8) }),
-    ] {
+    for (wat, want) in
+        [(PLAIN, FinalStatus::Halted), (TRAPS, FinalStatus::Trapped { code: u32::from(TrapCode::Unreachable as u8) })]
+    {
         let wasm = wat::parse_str(wat).unwrap();
         let d = OpmlVm.derive(&wasm).unwrap();
         let v = Bound { vm: &OpmlVm, program: d.program, data: &d.data };

@@ -384,16 +384,15 @@ pub fn drive(
 pub fn submit(vm: &ToyVm, cfg: &GameConfig, lies: &Lies, segments: u64) -> (ClaimState, MerkleTree, Vec<Effect>) {
     let run = &lies.run;
     let final_state = run.state(segments, 0);
-    let (claim, evidence, tree) =
-        agent::make_claim(
-            lies,
-            run.program,
-            run.input_root,
-            final_state.output(),
-            FinalStatus::Halted,
-            segments,
-            final_state.encode(),
-        );
+    let (claim, evidence, tree) = agent::make_claim(
+        lies,
+        run.program,
+        run.input_root,
+        final_state.output(),
+        FinalStatus::Halted,
+        segments,
+        final_state.encode(),
+    );
     let t = ClaimState::submit(cfg, worker_party(), claim, &evidence, vm, T0).expect("claim accepted");
     (t.state, tree, t.effects)
 }
