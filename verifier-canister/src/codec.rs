@@ -4,7 +4,7 @@
 //! type, which costs millions of instructions per record on every call (measured in docs/benchmarks.md); this
 //! encoding is a plain field-by-field layout that costs about one instruction per byte.
 //!
-//! **Layout (version 1).** A stored record is one version byte ([`VERSION`]) followed by the record's fields in
+//! **Layout (version 2; version 1 lacks a claim's final status).** A stored record is one version byte ([`VERSION`]) followed by the record's fields in
 //! declaration order: integers little-endian at their full width, `bool` and enum tags one byte, byte strings and
 //! lists a `u32` length then the items, `Option` a tag byte (0 none, 1 some) then the value. Enum tags are the
 //! variant's position in [`Codec`] impls below, never in the Rust declaration, so reordering a Rust enum does not
@@ -22,12 +22,16 @@ use core::fmt;
 
 use candid::{Nat, Principal};
 use opml_bisect::{
-    Bisection, Claim, ClaimState, ClaimStatus, Clock, Dispute, GameConfig, Hash, Outcome, Party, Phase, Reason,
-    Resolution,
+    Bisection, Claim, ClaimState, ClaimStatus, Clock, Dispute, FinalStatus, GameConfig, Hash, Outcome, Party, Phase,
+    Reason, Resolution,
 };
 
-/// The layout version written as the first byte of every stored record.
-pub const VERSION: u8 = 1;
+/// The layout version written as the first byte of every stored record. Version 2 adds a claim's final status
+/// (after `segments_root`); everything else is laid out as in version 1.
+pub const VERSION: u8 = 2;
+
+/// The first layout, still decoded: its claims predate trapped claims, so each is about a halted run.
+pub const VERSION_1: u8 = 1;
 
 /// Largest principal, in bytes (the IC's limit).
 const MAX_PRINCIPAL: usize = 29;
@@ -139,12 +143,18 @@ impl Writer {
 /// Reads fields from a record's bytes.
 pub struct Reader<'a> {
     buf: &'a [u8],
+    version: u8,
 }
 
 impl<'a> Reader<'a> {
-    /// Reads from `buf` (no version byte expected; see [`decode_record`]).
+    /// Reads from `buf`, laid out as the current [`VERSION`] (no version byte expected; see [`decode_record`]).
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf }
+        Reader { buf, version: VERSION }
+    }
+
+    /// The layout version being read.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// The next `n` bytes.
@@ -190,7 +200,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A value with a version-1 stored layout.
+/// A value with a stored layout (see the module documentation).
 pub trait Codec: Sized {
     /// Appends the value's fields.
     fn encode(&self, w: &mut Writer);
@@ -209,8 +219,8 @@ pub fn encode_record<T: Codec>(v: &T) -> Vec<u8> {
 pub fn decode_record<T: Codec>(bytes: &[u8]) -> Result<T, DecodeError> {
     match bytes.first() {
         None => Err(DecodeError::Empty),
-        Some(&VERSION) => {
-            let mut r = Reader::new(&bytes[1..]);
+        Some(&v @ (VERSION_1 | VERSION)) => {
+            let mut r = Reader { buf: &bytes[1..], version: v };
             let v = T::decode(&mut r)?;
             match r.remaining() {
                 0 => Ok(v),
@@ -383,7 +393,6 @@ macro_rules! struct_codec {
 }
 
 struct_codec! {
-    Claim { program, input_root, output_hash, final_root, segments, segments_root }
     GameConfig {
         arity, max_segments, max_segment_steps, clock_ns, challenge_window_ns, worker_stake, challenger_bond,
         burn_bps,
@@ -393,6 +402,45 @@ struct_codec! {
     Resolution { outcome, at_ns }
     Dispute { challenger, bond, opened_at_ns, seq, clock, phase, segment_rounds, step_rounds, resolution }
     ClaimState { claim, worker, config, initial_root, submitted_at_ns, stake, status, disputes }
+}
+
+impl Codec for Claim {
+    fn encode(&self, w: &mut Writer) {
+        let Claim { program, input_root, output_hash, final_root, segments, segments_root, final_status } = self;
+        for h in [program, input_root, output_hash, final_root] {
+            h.encode(w);
+        }
+        segments.encode(w);
+        segments_root.encode(w);
+        final_status.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (program, input_root, output_hash, final_root) =
+            (Hash::decode(r)?, Hash::decode(r)?, Hash::decode(r)?, Hash::decode(r)?);
+        let (segments, segments_root) = (u64::decode(r)?, Hash::decode(r)?);
+        // Version 1 stored no final status: only halted runs could be claimed then.
+        let final_status = if r.version() == VERSION_1 { FinalStatus::Halted } else { FinalStatus::decode(r)? };
+        Ok(Claim { program, input_root, output_hash, final_root, segments, segments_root, final_status })
+    }
+}
+
+impl Codec for FinalStatus {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            FinalStatus::Halted => w.u8(0),
+            FinalStatus::Trapped { code } => {
+                w.u8(1);
+                code.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8()? {
+            0 => Ok(FinalStatus::Halted),
+            1 => Ok(FinalStatus::Trapped { code: u32::decode(r)? }),
+            tag => Err(DecodeError::InvalidTag { what: "FinalStatus", tag }),
+        }
+    }
 }
 
 impl Codec for Reason {
@@ -526,7 +574,7 @@ mod tests {
         assert_eq!(decode_record::<Pair>(&bytes), Ok(p));
         assert_eq!(decode_record::<Pair>(&[]), Err(DecodeError::Empty));
         assert_eq!(decode_record::<Pair>(b"DIDL\x00\x01\x78"), Err(DecodeError::LegacyCandid));
-        assert_eq!(decode_record::<Pair>(&[2, 0]), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(decode_record::<Pair>(&[3, 0]), Err(DecodeError::UnknownVersion(3)));
         assert_eq!(
             decode_record::<Pair>(&bytes[..bytes.len() - 1]),
             Err(DecodeError::Truncated { needed: 32, remaining: 31 })
@@ -581,5 +629,14 @@ mod tests {
             assert_eq!(decode_record::<Phase>(&bytes), Ok(p));
         }
         assert_eq!(decode_record::<Phase>(&[VERSION, 4]), Err(DecodeError::InvalidTag { what: "Phase", tag: 4 }));
+        // A claim's final status: halted, or trapped with its code.
+        assert_eq!(encode_record(&FinalStatus::Halted), [VERSION, 0]);
+        let trapped = FinalStatus::Trapped { code: 7 };
+        assert_eq!(encode_record(&trapped), [VERSION, 1, 7, 0, 0, 0]);
+        assert_eq!(decode_record::<FinalStatus>(&encode_record(&trapped)), Ok(trapped));
+        assert_eq!(
+            decode_record::<FinalStatus>(&[VERSION, 2]),
+            Err(DecodeError::InvalidTag { what: "FinalStatus", tag: 2 })
+        );
     }
 }

@@ -240,6 +240,7 @@ mod tests {
                     final_root: h(9),
                     segments: 3,
                     segments_root: h(10),
+                    final_status: opml_bisect::FinalStatus::Trapped { code: 7 },
                 },
                 worker: Party::new(&[1; 29]).unwrap(),
                 config: GameConfig {
@@ -384,11 +385,11 @@ mod tests {
         ]
     }
 
-    /// The version-1 layout is frozen: records written by any earlier build of this layout must keep decoding.
+    /// The version-2 layout is frozen: records written by any earlier build of this layout must keep decoding.
     /// If this digest changes, a stored type or its field order changed: keep the old layout decodable under
-    /// version 1, give the new one a new version byte, and only then update the digest.
+    /// version 2, give the new one a new version byte, and only then update the digest.
     #[test]
-    fn version_1_layout_is_frozen() {
+    fn version_2_layout_is_frozen() {
         let mut h = Sha3_256::new();
         for r in records() {
             assert_eq!(r[0], crate::codec::VERSION);
@@ -396,19 +397,36 @@ mod tests {
             h.update(&r);
         }
         let digest: [u8; 32] = h.finalize().into();
-        assert_eq!(Hash(digest).to_string(), "a6c3fd49d6598c6c636f70e76628e711aa484f95dc9096162520a528ae2428c5");
+        assert_eq!(Hash(digest).to_string(), "f0334b5c9fcbdf8eaa3bb130bae478807a4e9df8f009846ea9c9c8856d5a56fd");
     }
 
     #[test]
     #[should_panic(expected = "stable record ClaimRecord does not decode: invalid tag 9 for ClaimStatus")]
     fn a_corrupt_record_traps_with_its_type_and_reason() {
         let mut b = claim_record().to_bytes().into_owned();
-        // The claim status tag: after the version byte, id, task, escrow, claim (4 + 1 hashes, segments), worker
+        // The claim status tag: after the version byte, id, task, escrow, claim (4 + 1 hashes, segments, final
+        // status: trapped tag and code), worker
         // (length + 29 bytes), config (1 + 6 x 8 + 2), initial root, submitted_at_ns and stake.
-        let at = 1 + 24 + (5 * 32 + 8) + (4 + 29) + (1 + 6 * 8 + 2) + 32 + 16;
+        let at = 1 + 24 + (5 * 32 + 8 + 5) + (4 + 29) + (1 + 6 * 8 + 2) + 32 + 16;
         assert_eq!(b[at], 2, "the Invalidated tag");
         b[at] = 9;
         ClaimRecord::from_bytes(Cow::Owned(b));
+    }
+
+    /// A version-1 claim record (no final status) still decodes: as a claim about a halted run.
+    #[test]
+    fn version_1_claims_decode_as_halted() {
+        let mut want = claim_record();
+        let v2 = want.to_bytes().into_owned();
+        // The final status sits after the version byte, id, task, escrow and the claim's other fields.
+        let at = 1 + 24 + 5 * 32 + 8;
+        assert_eq!(&v2[at..at + 5], &[1, 7, 0, 0, 0], "trapped, code 7");
+        let mut v1 = [&[crate::codec::VERSION_1], &v2[1..at], &v2[at + 5..]].concat();
+        want.state.claim.final_status = opml_bisect::FinalStatus::Halted;
+        assert_eq!(ClaimRecord::from_bytes(Cow::Owned(v1.clone())), want);
+        // The same bytes labelled version 2 lack the field: refused, not misread.
+        v1[0] = crate::codec::VERSION;
+        assert!(decode_record::<ClaimRecord>(&v1).is_err());
     }
 
     #[test]
