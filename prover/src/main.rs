@@ -354,12 +354,15 @@ fn default_identity() -> Option<PathBuf> {
 }
 
 async fn connect(net: &Net) -> Result<IcChain, Fail> {
+    // The flags are checked before the identity file is read, so a typo in them is named first.
+    net.network()?;
     let identity = chain::load_identity(&net.identity_path()?)?;
     connect_as(net, identity).await
 }
 
 /// For read-only commands: the given identity, or the anonymous one when none is configured.
 async fn connect_reader(net: &Net) -> Result<IcChain, Fail> {
+    net.network()?;
     let identity = match net.identity_path() {
         Ok(path) => chain::load_identity(&path)?,
         Err(_) => Box::new(ic_agent::identity::AnonymousIdentity),
