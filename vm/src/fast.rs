@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use wasmi::{Caller, Config, Engine, Linker, Store, StoreLimits, StoreLimitsBuilder, Val};
 
-use crate::commit::PageLevels;
+use crate::fast_roots::{BoundaryHasher, RootPipeline, Snapshot};
 use crate::guest::{GuestError, GuestProgram};
-use crate::hash::{Hash, ZERO, page_leaf};
+use crate::hash::{Hash, ZERO};
 use crate::io::{Inputs, MAX_IO, MAX_OUTPUT, io_hash, output_commitment, output_tree};
 use crate::limits::{Limits, WASM_PAGE};
 use crate::machine::Status;
-use crate::root::{PAGE_BYTES, StateHeader, StatusCode, globals_root, list_link, memory_commitment, memory_empties};
+use crate::root::{StateHeader, StatusCode, globals_root};
 use crate::trap::TrapCode;
 use crate::value::Slot;
 
@@ -45,7 +45,8 @@ pub struct RunResult {
     pub status: Status,
     /// Wall time of the run (instantiation, execution and roots).
     pub elapsed: Duration,
-    /// Wall time spent computing roots.
+    /// Wall time the engine spent on roots: boundary snapshots plus waiting for the last roots (their
+    /// hashing otherwise overlaps the next segment on a second thread).
     pub root_time: Duration,
     /// Largest guest memory size reached, in bytes.
     pub peak_memory: u64,
@@ -237,15 +238,15 @@ pub struct BoundaryState {
 pub struct FastSession<'p> {
     program: &'p GuestProgram,
     template: StateHeader,
-    mem_max: Option<u32>,
     input_root: Hash,
     store: Store<HostState>,
     memory: wasmi::Memory,
     step: wasmi::TypedFunc<(), i32>,
     globals: Vec<wasmi::Global>,
-    pages: PageLevels,
-    prev: Vec<u8>,
-    empty: Vec<Hash>,
+    /// Page tree and previous memory for [`FastSession::root`] (runs with roots use a [`RootPipeline`]).
+    hasher: BoundaryHasher,
+    /// A recycled memory buffer for the next [`FastSession::root`] snapshot.
+    spare: Vec<u8>,
     segment: u64,
     status: Status,
     peak: u64,
@@ -284,15 +285,13 @@ impl<'p> FastSession<'p> {
         Ok(Self {
             program,
             template,
-            mem_max: program.memory_max(),
             input_root,
             store,
             memory,
             step,
             globals,
-            pages: PageLevels::default(),
-            prev: Vec::new(),
-            empty: memory_empties(),
+            hasher: BoundaryHasher::new(program.memory_max()),
+            spare: Vec::new(),
             segment: 0,
             status: Status::Idle,
             peak: 0,
@@ -333,21 +332,8 @@ impl<'p> FastSession<'p> {
             .collect()
     }
 
-    /// The root of the current boundary (memory pages rehashed only where they changed).
-    pub fn root(&mut self) -> Hash {
-        let data = self.memory.data(&self.store);
-        let n = data.len() / PAGE_BYTES;
-        let known = self.pages.len().min(self.prev.len() / PAGE_BYTES);
-        let prev = &self.prev;
-        let dirty: Vec<usize> = (0..n)
-            .filter(|&i| {
-                i >= known || data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES] != prev[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]
-            })
-            .collect();
-        let tree = self.pages.update(n, dirty, |i| page_leaf(&data[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]), &self.empty);
-        self.prev.clear();
-        self.prev.extend_from_slice(data);
-        let pages = (data.len() as u64 / WASM_PAGE) as u32;
+    /// The header of the current boundary, all but `memories` (which the memory's page tree gives).
+    fn header(&self) -> StateHeader {
         let mut h: StateHeader = self.template;
         (h.status, h.trap) = match self.status {
             Status::Halted => (StatusCode::Halted, 0),
@@ -355,10 +341,25 @@ impl<'p> FastSession<'p> {
             _ => (StatusCode::Idle, 0),
         };
         h.globals = globals_root(&self.global_slots());
-        h.memories = list_link(&ZERO, &memory_commitment(pages, self.mem_max, &tree));
         let out = &self.store.data().output;
         h.io = io_hash(&self.input_root, out.len() as u64, &output_tree(out), self.segment);
-        h.root()
+        h
+    }
+
+    /// The root of the current boundary (memory pages rehashed only where they changed).
+    pub fn root(&mut self) -> Hash {
+        let header = self.header();
+        let mut memory = std::mem::take(&mut self.spare);
+        memory.clear();
+        memory.extend_from_slice(self.memory.data(&self.store));
+        let (root, spare) = self.hasher.root(Snapshot { memory, header });
+        self.spare = spare;
+        root
+    }
+
+    /// Hands the current boundary to `pipeline`, which computes its root while the session runs on.
+    fn submit_root(&self, pipeline: &mut RootPipeline) {
+        pipeline.submit(self.memory.data(&self.store), self.header());
     }
 
     /// The guest state at the current boundary.
@@ -379,7 +380,9 @@ impl<'p> FastSession<'p> {
 }
 
 /// Runs `program` on `inputs` to completion in wasmi. With `roots` false the boundary roots are not
-/// computed (for measuring the commitment overhead); `segment_roots` then holds only zeros.
+/// computed (for measuring the commitment overhead); `segment_roots` then holds only zeros. With `roots`,
+/// each boundary's memory is hashed on a second thread while wasmi runs the next segment
+/// ([`RootPipeline`]); the roots are the same as computing them in line.
 pub fn run(program: &GuestProgram, inputs: Arc<Inputs>, limits: Limits, roots: bool) -> Result<RunResult, FastError> {
     run_observed(program, inputs, limits, roots, &mut |_| {})
 }
@@ -395,26 +398,38 @@ pub fn run_observed(
 ) -> Result<RunResult, FastError> {
     let start = Instant::now();
     let mut session = FastSession::new(program, inputs, limits)?;
+    let mut pipeline = roots.then(|| RootPipeline::new(program.memory_max()));
+    // Time the engine thread spends on roots: snapshots, and waiting for the last ones.
     let mut root_time = Duration::ZERO;
-    let mut root = |s: &mut FastSession<'_>| {
-        if !roots {
-            return ZERO;
+    let mut boundary = |s: &FastSession<'_>, root_time: &mut Duration| {
+        if let Some(p) = pipeline.as_mut() {
+            let t = Instant::now();
+            s.submit_root(p);
+            *root_time += t.elapsed();
         }
-        let t = Instant::now();
-        let r = s.root();
-        root_time += t.elapsed();
-        r
     };
-    let mut segment_roots = vec![root(&mut session)];
+    let mut boundaries = 1;
+    boundary(&session, &mut root_time);
     while session.run_segment()? == Status::Idle {
         on_segment(session.segment());
-        segment_roots.push(root(&mut session));
+        boundary(&session, &mut root_time);
+        boundaries += 1;
     }
     // A trap ends the run without completing its segment.
     if session.status() == Status::Halted {
         on_segment(session.segment());
     }
-    segment_roots.push(root(&mut session));
+    boundary(&session, &mut root_time);
+    boundaries += 1;
+    let segment_roots = match pipeline {
+        Some(p) => {
+            let t = Instant::now();
+            let r = p.finish();
+            root_time += t.elapsed();
+            r
+        }
+        None => vec![ZERO; boundaries],
+    };
     let output = session.output().to_vec();
     Ok(RunResult {
         output_hash: output_commitment(&output),

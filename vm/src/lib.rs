@@ -21,6 +21,8 @@ pub mod error;
 pub mod exec;
 #[cfg(feature = "fast")]
 pub mod fast;
+#[cfg(feature = "fast")]
+mod fast_roots;
 pub mod float;
 #[cfg(feature = "std")]
 pub mod guest;

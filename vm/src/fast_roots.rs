@@ -1,0 +1,146 @@
+//! Segment-boundary roots of the fast engine, optionally pipelined onto a second thread.
+//!
+//! A boundary's root needs the guest memory's page tree, which is the expensive part (SHA3 over every changed
+//! 4 KiB page); everything else in the header (globals, I/O, status) is a few hashes. [`BoundaryHasher`]
+//! keeps the page tree between boundaries and rehashes only the pages whose bytes differ from the previous
+//! boundary's snapshot. [`RootPipeline`] runs a `BoundaryHasher` on its own thread: at a boundary the engine
+//! only copies the memory into a recycled buffer and hands it over with the rest of the header, then runs
+//! the next segment while the thread hashes. A root is a pure function of the snapshot it is computed from,
+//! and roots come back in submission order, so the result does not depend on thread timing.
+
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::commit::PageLevels;
+use crate::hash::{Hash, ZERO, page_leaf};
+use crate::root::{PAGE_BYTES, StateHeader, list_link, memory_commitment, memory_empties};
+
+/// Everything a boundary root needs: the memory bytes, plus the header with every field but `memories` set.
+pub(crate) struct Snapshot {
+    /// The guest memory at the boundary (a whole number of 64 KiB wasm pages).
+    pub(crate) memory: Vec<u8>,
+    /// The boundary's header; `memories` is filled in by the hasher.
+    pub(crate) header: StateHeader,
+}
+
+/// The all-zero page: its leaf is the tree's empty leaf, so zero pages need no hashing.
+static ZERO_PAGE: [u8; PAGE_BYTES] = [0u8; PAGE_BYTES];
+
+/// Page `i` of `m`.
+fn page(m: &[u8], i: usize) -> &[u8] {
+    &m[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]
+}
+
+/// Computes successive boundary roots of one guest, rehashing only changed pages.
+pub(crate) struct BoundaryHasher {
+    mem_max: Option<u32>,
+    pages: PageLevels,
+    /// The memory of the previous boundary (to find changed pages).
+    prev: Vec<u8>,
+    empty: Vec<Hash>,
+}
+
+impl BoundaryHasher {
+    /// A hasher with no previous boundary, for a memory with maximum `mem_max` pages.
+    pub(crate) fn new(mem_max: Option<u32>) -> Self {
+        Self { mem_max, pages: PageLevels::default(), prev: Vec::new(), empty: memory_empties() }
+    }
+
+    /// The root of `snap`. Returns it with a spare buffer (the previous boundary's memory, which `snap`'s
+    /// memory replaces), so callers can reuse allocations instead of faulting in fresh pages every boundary.
+    pub(crate) fn root(&mut self, snap: Snapshot) -> (Hash, Vec<u8>) {
+        let Snapshot { memory, mut header } = snap;
+        let n = memory.len() / PAGE_BYTES;
+        let known = self.pages.len().min(self.prev.len() / PAGE_BYTES);
+        // A page changed if it is new or its bytes differ: a memcmp per page, far cheaper than its SHA3.
+        let dirty: Vec<usize> = (0..n).filter(|&i| i >= known || page(&memory, i) != page(&self.prev, i)).collect();
+        let empty0 = self.empty[0];
+        let tree = self.pages.update(
+            n,
+            dirty,
+            |i| {
+                let p = page(&memory, i);
+                // Fresh pages after a memory.grow (and pages a guest cleared) are all zero.
+                if p == ZERO_PAGE { empty0 } else { page_leaf(p) }
+            },
+            &self.empty,
+        );
+        let wasm_pages = (memory.len() as u64 / crate::limits::WASM_PAGE) as u32;
+        header.memories = list_link(&ZERO, &memory_commitment(wasm_pages, self.mem_max, &tree));
+        let spare = std::mem::replace(&mut self.prev, memory);
+        (header.root(), spare)
+    }
+}
+
+/// A [`BoundaryHasher`] on its own thread, fed snapshots in boundary order.
+pub(crate) struct RootPipeline {
+    jobs: Option<SyncSender<Snapshot>>,
+    spares: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<Vec<Hash>>>,
+}
+
+impl RootPipeline {
+    /// Starts the hashing thread for a memory with maximum `mem_max` pages.
+    pub(crate) fn new(mem_max: Option<u32>) -> Self {
+        // One queued snapshot at most: if hashing falls behind, the engine waits rather than piling up copies
+        // of the memory (at most four buffers exist: the hasher's previous and current one, one queued, one
+        // being filled).
+        let (jobs, rx) = sync_channel::<Snapshot>(1);
+        let (spare_tx, spares) = sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::Builder::new()
+            .name("opml-roots".into())
+            .spawn(move || {
+                let mut hasher = BoundaryHasher::new(mem_max);
+                let mut roots = Vec::new();
+                for snap in rx {
+                    let (root, spare) = hasher.root(snap);
+                    roots.push(root);
+                    // The engine may have stopped taking spares (or be gone); a spare is only an allocation.
+                    let _ = spare_tx.try_send(spare);
+                }
+                roots
+            })
+            .expect("spawning the root hashing thread");
+        Self { jobs: Some(jobs), spares, thread: Some(thread) }
+    }
+
+    /// Queues the boundary with memory `memory` and header `header` (all fields but `memories`). Copies
+    /// the memory once, into a recycled buffer when one is available.
+    pub(crate) fn submit(&mut self, memory: &[u8], header: StateHeader) {
+        let mut buf = match self.spares.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::new(),
+        };
+        buf.clear();
+        buf.extend_from_slice(memory);
+        let jobs = self.jobs.as_ref().expect("pipeline not finished");
+        if jobs.send(Snapshot { memory: buf, header }).is_err() {
+            // The thread is gone, which only a panic in it can cause: surface that panic here.
+            self.join();
+            unreachable!("the root thread exited without panicking while jobs were open");
+        }
+    }
+
+    /// Waits for every queued boundary and returns the roots, in submission order.
+    pub(crate) fn finish(mut self) -> Vec<Hash> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<Hash> {
+        self.jobs = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(roots)) => roots,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for RootPipeline {
+    fn drop(&mut self) {
+        // A run that ends early (an engine error) must not leave the thread running past it.
+        if !std::thread::panicking() {
+            self.join();
+        }
+    }
+}
