@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opml_guests::{DIGITS, MINILM, digits, minilm};
@@ -49,6 +49,102 @@ fn bench_digits(c: &mut Criterion) {
     g.finish();
 }
 
+/// The batch of the batch-of-8 group: eight texts of different lengths (so different token counts and, for
+/// the longest, more segments). The guest embeds one text per task, so a batch is eight tasks in a row.
+const BATCH: [&str; 8] = [
+    "This is an example sentence",
+    "Each sentence is converted",
+    "The quick brown fox jumps over the lazy dog.",
+    "Verifiable inference lets anyone check a claimed model output by replaying a single disputed step.",
+    "A cat sat on the mat.",
+    "Off-chain workers run a model in a deterministic virtual machine and post a claim with Merkle \
+     commitments to every segment boundary; a challenger who disagrees bisects the claimed trace.",
+    "Hello, world!",
+    "Sentence embeddings map texts with similar meanings to nearby vectors, which makes semantic search cheap.",
+];
+
+/// The model's native run on `blobs`, handing the blobs back (so timing loops do not copy the 90 MB model).
+fn native_minilm(blobs: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    let run = opml_guest_sdk::native::run(std::mem::take(blobs), native::minilm::MiniLm::new);
+    *blobs = run.inputs;
+    run.output
+}
+
+/// A run with roots computed in line on the engine thread (the fast engine before the root pipeline), through
+/// the public session API; returns the roots and the time spent on them.
+fn inline_roots(program: &GuestProgram, inputs: Arc<Inputs>) -> (Vec<opml_vm::Hash>, Duration) {
+    let mut s = fast::FastSession::new(program, inputs, Limits::default()).unwrap();
+    let mut t = Duration::ZERO;
+    let mut root = |s: &mut fast::FastSession<'_>| {
+        let start = Instant::now();
+        let r = s.root();
+        t += start.elapsed();
+        r
+    };
+    let mut roots = vec![root(&mut s)];
+    while s.run_segment().unwrap() == opml_vm::Status::Idle {
+        roots.push(root(&mut s));
+    }
+    roots.push(root(&mut s));
+    (roots, t)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Calls the variants of one MiniLM task alternately (so all see the same machine load) and prints their
+/// medians and ratios: native, wasmi without roots, wasmi with pipelined roots, wasmi with in-line roots.
+fn minilm_summary(program: &GuestProgram, blobs: &mut Vec<Vec<u8>>, inputs: &Arc<Inputs>) {
+    let inline = inline_roots(program, inputs.clone()).0;
+    let piped = fast::run(program, inputs.clone(), Limits::default(), true).unwrap();
+    assert_eq!(inline, piped.segment_roots, "pipelined roots equal in-line roots");
+    let (mut native, mut off, mut on, mut on_inline, mut engine_root) = (vec![], vec![], vec![], vec![], vec![]);
+    let before = load();
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while native.len() < 5 || Instant::now() < deadline {
+        let t = Instant::now();
+        black_box(native_minilm(blobs));
+        native.push(t.elapsed());
+        let t = Instant::now();
+        black_box(fast::run(program, inputs.clone(), Limits::default(), false).unwrap());
+        off.push(t.elapsed());
+        let t = Instant::now();
+        let r = fast::run(program, inputs.clone(), Limits::default(), true).unwrap();
+        on.push(t.elapsed());
+        engine_root.push(r.root_time);
+        let t = Instant::now();
+        black_box(inline_roots(program, inputs.clone()));
+        on_inline.push(t.elapsed());
+    }
+    let rounds = native.len();
+    let (native, off, on, on_inline) = (median(native), median(off), median(on), median(on_inline));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    eprintln!("minilm summary: {rounds} alternating rounds, load average {before} before, {} after", load());
+    eprintln!(
+        "  native {:.1} ms | wasmi roots off {:.1} ms | roots on (pipelined) {:.1} ms | roots on (in line) {:.1} ms",
+        ms(native),
+        ms(off),
+        ms(on),
+        ms(on_inline)
+    );
+    eprintln!(
+        "  VM (roots on) / native {:.2}x | roots on / off: pipelined {:.3}x, in line {:.3}x | engine-thread root \
+         time {:.1} ms",
+        on.as_secs_f64() / native.as_secs_f64(),
+        on.as_secs_f64() / off.as_secs_f64(),
+        on_inline.as_secs_f64() / off.as_secs_f64(),
+        ms(median(engine_root))
+    );
+}
+
 fn bench_minilm(c: &mut Criterion) {
     let files = match minilm::locate() {
         Ok(f) => f,
@@ -58,7 +154,7 @@ fn bench_minilm(c: &mut Criterion) {
         }
     };
     let (model, vocab) = files.read_blobs().expect("the model files read");
-    let blobs = vec![model.clone(), vocab, SENTENCE.as_bytes().to_vec()];
+    let mut blobs = vec![model.clone(), vocab.clone(), SENTENCE.as_bytes().to_vec()];
     let program = GuestProgram::new(MINILM).expect("the minilm guest loads");
     let inputs = Arc::new(Inputs::new(blobs.clone()));
     let run = fast::run(&program, inputs.clone(), Limits::default(), true).unwrap();
@@ -76,16 +172,48 @@ fn bench_minilm(c: &mut Criterion) {
     {
         eprintln!("minilm: process peak resident memory after one run: {}", line.trim_start_matches("VmHWM:").trim());
     }
+    minilm_summary(&program, &mut blobs, &inputs);
     let mut g = c.benchmark_group("minilm");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
-    g.bench_function("native", |b| {
-        b.iter(|| black_box(opml_guest_sdk::native::run(blobs.clone(), native::minilm::MiniLm::new).output))
-    });
+    g.bench_function("native", |b| b.iter(|| black_box(native_minilm(&mut blobs))));
     g.bench_function("wasmi", |b| {
         b.iter(|| black_box(fast::run(&program, inputs.clone(), Limits::default(), false).unwrap().output))
     });
     g.bench_function("wasmi+roots", |b| {
         b.iter(|| black_box(fast::run(&program, inputs.clone(), Limits::default(), true).unwrap().output))
+    });
+    g.finish();
+
+    // Batch of 8: eight tasks in a row, one text each (the guest's ABI: one text per task). Natively the text
+    // blob is swapped in place; each VM task has its own committed inputs, built before timing.
+    let batch_inputs: Vec<Arc<Inputs>> = BATCH
+        .iter()
+        .map(|t| Arc::new(Inputs::new(vec![model.clone(), vocab.clone(), t.as_bytes().to_vec()])))
+        .collect();
+    drop(model);
+    let mut g = c.benchmark_group("minilm-batch8");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("native", |b| {
+        b.iter(|| {
+            for text in BATCH {
+                blobs[2] = text.as_bytes().to_vec();
+                black_box(native_minilm(&mut blobs));
+            }
+        })
+    });
+    g.bench_function("wasmi", |b| {
+        b.iter(|| {
+            for inputs in &batch_inputs {
+                black_box(fast::run(&program, inputs.clone(), Limits::default(), false).unwrap().output);
+            }
+        })
+    });
+    g.bench_function("wasmi+roots", |b| {
+        b.iter(|| {
+            for inputs in &batch_inputs {
+                black_box(fast::run(&program, inputs.clone(), Limits::default(), true).unwrap().output);
+            }
+        })
     });
     g.finish();
 }
