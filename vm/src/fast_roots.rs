@@ -8,7 +8,7 @@
 //! the next segment while the thread hashes. A root is a pure function of the snapshot it is computed from,
 //! and roots come back in submission order, so the result does not depend on thread timing.
 
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::commit::PageLevels;
@@ -115,10 +115,8 @@ impl RootPipeline {
     /// Queues the boundary with memory `memory` and header `header` (all fields but `memories`). Copies
     /// the memory once, into a recycled buffer when one is available.
     pub(crate) fn submit(&mut self, memory: &[u8], header: StateHeader) {
-        let mut buf = match self.spares.try_recv() {
-            Ok(b) => b,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::new(),
-        };
+        // No spare back yet (the thread is behind) or none left: a fresh buffer.
+        let mut buf = self.spares.try_recv().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(memory);
         let jobs = self.jobs.as_ref().expect("pipeline not finished");
