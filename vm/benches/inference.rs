@@ -100,49 +100,75 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Calls the variants of one MiniLM task alternately (so all see the same machine load) and prints their
-/// medians and ratios: native, wasmi without roots, wasmi with pipelined roots, wasmi with in-line roots.
-fn minilm_summary(program: &GuestProgram, blobs: &mut Vec<Vec<u8>>, inputs: &Arc<Inputs>) {
-    let inline = inline_roots(program, inputs.clone()).0;
-    let piped = fast::run(program, inputs.clone(), Limits::default(), true).unwrap();
-    assert_eq!(inline, piped.segment_roots, "pipelined roots equal in-line roots");
+/// Calls the variants of a list of MiniLM tasks (texts, run one after the other) alternately, so all see the
+/// same machine load, for at least `min_rounds` rounds and `min_time`, and prints the medians and ratios:
+/// native, wasmi without roots, wasmi with pipelined roots and (if `inline`) wasmi with in-line roots.
+fn minilm_summary(
+    label: &str,
+    program: &GuestProgram,
+    blobs: &mut Vec<Vec<u8>>,
+    tasks: &[(&str, Arc<Inputs>)],
+    (min_rounds, min_time, inline): (usize, Duration, bool),
+) {
+    for (_, inputs) in tasks {
+        let piped = fast::run(program, inputs.clone(), Limits::default(), true).unwrap();
+        assert_eq!(inline_roots(program, inputs.clone()).0, piped.segment_roots, "pipelined roots equal in-line roots");
+    }
     let (mut native, mut off, mut on, mut on_inline, mut engine_root) = (vec![], vec![], vec![], vec![], vec![]);
     let before = load();
-    let deadline = Instant::now() + Duration::from_secs(12);
-    while native.len() < 5 || Instant::now() < deadline {
+    let deadline = Instant::now() + min_time;
+    while native.len() < min_rounds || Instant::now() < deadline {
         let t = Instant::now();
-        black_box(native_minilm(blobs));
+        for (text, _) in tasks {
+            blobs[2] = text.as_bytes().to_vec();
+            black_box(native_minilm(blobs));
+        }
         native.push(t.elapsed());
         let t = Instant::now();
-        black_box(fast::run(program, inputs.clone(), Limits::default(), false).unwrap());
+        for (_, inputs) in tasks {
+            black_box(fast::run(program, inputs.clone(), Limits::default(), false).unwrap());
+        }
         off.push(t.elapsed());
-        let t = Instant::now();
-        let r = fast::run(program, inputs.clone(), Limits::default(), true).unwrap();
+        let (t, mut root_time) = (Instant::now(), Duration::ZERO);
+        for (_, inputs) in tasks {
+            root_time += fast::run(program, inputs.clone(), Limits::default(), true).unwrap().root_time;
+        }
         on.push(t.elapsed());
-        engine_root.push(r.root_time);
-        let t = Instant::now();
-        black_box(inline_roots(program, inputs.clone()));
-        on_inline.push(t.elapsed());
+        engine_root.push(root_time);
+        if inline {
+            let t = Instant::now();
+            for (_, inputs) in tasks {
+                black_box(inline_roots(program, inputs.clone()));
+            }
+            on_inline.push(t.elapsed());
+        }
     }
     let rounds = native.len();
-    let (native, off, on, on_inline) = (median(native), median(off), median(on), median(on_inline));
+    let (native, off, on) = (median(native), median(off), median(on));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    eprintln!("minilm summary: {rounds} alternating rounds, load average {before} before, {} after", load());
+    eprintln!("{label} summary: {rounds} alternating rounds, load average {before} before, {} after", load());
     eprintln!(
-        "  native {:.1} ms | wasmi roots off {:.1} ms | roots on (pipelined) {:.1} ms | roots on (in line) {:.1} ms",
+        "  native {:.1} ms | wasmi roots off {:.1} ms | roots on (pipelined) {:.1} ms, of which engine-thread root \
+         time {:.1} ms",
         ms(native),
         ms(off),
         ms(on),
-        ms(on_inline)
-    );
-    eprintln!(
-        "  VM (roots on) / native {:.2}x | roots on / off: pipelined {:.3}x, in line {:.3}x | engine-thread root \
-         time {:.1} ms",
-        on.as_secs_f64() / native.as_secs_f64(),
-        on.as_secs_f64() / off.as_secs_f64(),
-        on_inline.as_secs_f64() / off.as_secs_f64(),
         ms(median(engine_root))
     );
+    eprintln!(
+        "  VM roots off / native {:.2}x | VM roots on / native {:.2}x | roots on / off (pipelined) {:.3}x",
+        off.as_secs_f64() / native.as_secs_f64(),
+        on.as_secs_f64() / native.as_secs_f64(),
+        on.as_secs_f64() / off.as_secs_f64(),
+    );
+    if inline {
+        let on_inline = median(on_inline);
+        eprintln!(
+            "  roots on (in line) {:.1} ms | roots on / off (in line) {:.3}x",
+            ms(on_inline),
+            on_inline.as_secs_f64() / off.as_secs_f64()
+        );
+    }
 }
 
 fn bench_minilm(c: &mut Criterion) {
@@ -172,7 +198,7 @@ fn bench_minilm(c: &mut Criterion) {
     {
         eprintln!("minilm: process peak resident memory after one run: {}", line.trim_start_matches("VmHWM:").trim());
     }
-    minilm_summary(&program, &mut blobs, &inputs);
+    minilm_summary("minilm", &program, &mut blobs, &[(SENTENCE, inputs.clone())], (5, Duration::from_secs(12), true));
     let mut g = c.benchmark_group("minilm");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     g.bench_function("native", |b| b.iter(|| black_box(native_minilm(&mut blobs))));
@@ -186,11 +212,12 @@ fn bench_minilm(c: &mut Criterion) {
 
     // Batch of 8: eight tasks in a row, one text each (the guest's ABI: one text per task). Natively the text
     // blob is swapped in place; each VM task has its own committed inputs, built before timing.
-    let batch_inputs: Vec<Arc<Inputs>> = BATCH
+    let batch: Vec<(&str, Arc<Inputs>)> = BATCH
         .iter()
-        .map(|t| Arc::new(Inputs::new(vec![model.clone(), vocab.clone(), t.as_bytes().to_vec()])))
+        .map(|t| (*t, Arc::new(Inputs::new(vec![model.clone(), vocab.clone(), t.as_bytes().to_vec()]))))
         .collect();
     drop(model);
+    minilm_summary("minilm-batch8", &program, &mut blobs, &batch, (3, Duration::ZERO, false));
     let mut g = c.benchmark_group("minilm-batch8");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.bench_function("native", |b| {
@@ -203,14 +230,14 @@ fn bench_minilm(c: &mut Criterion) {
     });
     g.bench_function("wasmi", |b| {
         b.iter(|| {
-            for inputs in &batch_inputs {
+            for (_, inputs) in &batch {
                 black_box(fast::run(&program, inputs.clone(), Limits::default(), false).unwrap().output);
             }
         })
     });
     g.bench_function("wasmi+roots", |b| {
         b.iter(|| {
-            for inputs in &batch_inputs {
+            for (_, inputs) in &batch {
                 black_box(fast::run(&program, inputs.clone(), Limits::default(), true).unwrap().output);
             }
         })
