@@ -100,6 +100,22 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// CPU time (user + system, in clock ticks) of `/proc/thread-self/stat` (this thread) or `/proc/self/stat` (the
+/// whole process, exited threads included); zero where /proc is unavailable.
+fn cpu_ticks(stat: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(stat) else { return 0 };
+    // Fields after the parenthesised command name (which may hold spaces): state is first, utime the 12th.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum()
+}
+
+/// CPU ticks `(this thread, whole process)` spent in `f`.
+fn cpu_of(f: impl FnOnce()) -> (u64, u64) {
+    let (t, p) = (cpu_ticks("/proc/thread-self/stat"), cpu_ticks("/proc/self/stat"));
+    f();
+    (cpu_ticks("/proc/thread-self/stat") - t, cpu_ticks("/proc/self/stat") - p)
+}
+
 /// Calls the variants of a list of MiniLM tasks (texts, run one after the other) alternately, so all see the
 /// same machine load, for at least `min_rounds` rounds and `min_time`, and prints the medians and ratios:
 /// native, wasmi without roots, wasmi with pipelined roots and (if `inline`) wasmi with in-line roots.
@@ -115,6 +131,8 @@ fn minilm_summary(
         assert_eq!(inline_roots(program, inputs.clone()).0, piped.segment_roots, "pipelined roots equal in-line roots");
     }
     let (mut native, mut off, mut on, mut on_inline, mut engine_root) = (vec![], vec![], vec![], vec![], vec![]);
+    // CPU ticks summed over all rounds, (engine thread, process), for roots off and roots on (pipelined).
+    let (mut cpu_off, mut cpu_on) = ((0, 0), (0, 0));
     let before = load();
     let deadline = Instant::now() + min_time;
     while native.len() < min_rounds || Instant::now() < deadline {
@@ -125,16 +143,22 @@ fn minilm_summary(
         }
         native.push(t.elapsed());
         let t = Instant::now();
-        for (_, inputs) in tasks {
-            black_box(fast::run(program, inputs.clone(), Limits::default(), false).unwrap());
-        }
+        let c = cpu_of(|| {
+            for (_, inputs) in tasks {
+                black_box(fast::run(program, inputs.clone(), Limits::default(), false).unwrap());
+            }
+        });
         off.push(t.elapsed());
+        cpu_off = (cpu_off.0 + c.0, cpu_off.1 + c.1);
         let (t, mut root_time) = (Instant::now(), Duration::ZERO);
-        for (_, inputs) in tasks {
-            root_time += fast::run(program, inputs.clone(), Limits::default(), true).unwrap().root_time;
-        }
+        let c = cpu_of(|| {
+            for (_, inputs) in tasks {
+                root_time += fast::run(program, inputs.clone(), Limits::default(), true).unwrap().root_time;
+            }
+        });
         on.push(t.elapsed());
         engine_root.push(root_time);
+        cpu_on = (cpu_on.0 + c.0, cpu_on.1 + c.1);
         if inline {
             let t = Instant::now();
             for (_, inputs) in tasks {
@@ -160,6 +184,18 @@ fn minilm_summary(
         off.as_secs_f64() / native.as_secs_f64(),
         on.as_secs_f64() / native.as_secs_f64(),
         on.as_secs_f64() / off.as_secs_f64(),
+    );
+    // Wall time on a loaded machine says little about a second core, so the CPU times too: the engine thread's
+    // (what a run costs when the hashing thread has a core of its own) and the process's (the total work).
+    let ratio = |on: u64, off: u64| on as f64 / off.max(1) as f64;
+    eprintln!(
+        "  CPU ticks roots on / off: engine thread {} / {} = {:.3}x | process {} / {} = {:.3}x",
+        cpu_on.0,
+        cpu_off.0,
+        ratio(cpu_on.0, cpu_off.0),
+        cpu_on.1,
+        cpu_off.1,
+        ratio(cpu_on.1, cpu_off.1)
     );
     if inline {
         let on_inline = median(on_inline);
