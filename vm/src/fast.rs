@@ -398,7 +398,13 @@ pub fn run_observed(
 ) -> Result<RunResult, FastError> {
     let start = Instant::now();
     let mut session = FastSession::new(program, inputs, limits)?;
-    let mut pipeline = roots.then(|| RootPipeline::new(program.memory_max()));
+    let mut pipeline = if roots {
+        let p = RootPipeline::new(program.memory_max())
+            .map_err(|e| FastError::Engine(format!("starting the root hashing thread: {e}")))?;
+        Some(p)
+    } else {
+        None
+    };
     // Time the engine thread spends on roots: snapshots, and waiting for the last ones.
     let mut root_time = Duration::ZERO;
     let mut boundary = |s: &FastSession<'_>, root_time: &mut Duration| {

@@ -80,36 +80,34 @@ pub(crate) struct RootPipeline {
 }
 
 impl RootPipeline {
-    /// Starts the hashing thread for a memory with maximum `mem_max` pages.
-    pub(crate) fn new(mem_max: Option<u32>) -> Self {
+    /// Starts the hashing thread for a memory with maximum `mem_max` pages (fails only if the OS cannot
+    /// start a thread).
+    pub(crate) fn new(mem_max: Option<u32>) -> std::io::Result<Self> {
         // One queued snapshot at most: if hashing falls behind, the engine waits rather than piling up copies
         // of the memory (at most four buffers exist: the hasher's previous and current one, one queued, one
         // being filled).
         let (jobs, rx) = sync_channel::<Snapshot>(1);
         let (spare_tx, spares) = sync_channel::<Vec<u8>>(4);
-        let thread = std::thread::Builder::new()
-            .name("opml-roots".into())
-            .spawn(move || {
-                let mut hasher = BoundaryHasher::new(mem_max);
-                let mut roots = Vec::new();
-                for snap in rx {
-                    let len = snap.memory.len();
-                    let (root, mut spare) = hasher.root(snap);
-                    roots.push(root);
-                    // Fault the spare's pages in here rather than in the engine's copy: a buffer that must grow
-                    // (the memory grew, or it is the first) costs page faults on first touch, which this thread
-                    // can take while the engine runs.
-                    if spare.capacity() < len {
-                        spare.clear();
-                        spare.resize(len, 0);
-                    }
-                    // The engine may have stopped taking spares (or be gone); a spare is only an allocation.
-                    let _ = spare_tx.try_send(spare);
+        let thread = std::thread::Builder::new().name("opml-roots".into()).spawn(move || {
+            let mut hasher = BoundaryHasher::new(mem_max);
+            let mut roots = Vec::new();
+            for snap in rx {
+                let len = snap.memory.len();
+                let (root, mut spare) = hasher.root(snap);
+                roots.push(root);
+                // Fault the spare's pages in here rather than in the engine's copy: a buffer that must grow
+                // (the memory grew, or it is the first) costs page faults on first touch, which this thread
+                // can take while the engine runs.
+                if spare.capacity() < len {
+                    spare.clear();
+                    spare.resize(len, 0);
                 }
-                roots
-            })
-            .expect("spawning the root hashing thread");
-        Self { jobs: Some(jobs), spares, thread: Some(thread) }
+                // The engine may have stopped taking spares (or be gone); a spare is only an allocation.
+                let _ = spare_tx.try_send(spare);
+            }
+            roots
+        })?;
+        Ok(Self { jobs: Some(jobs), spares, thread: Some(thread) })
     }
 
     /// Queues the boundary with memory `memory` and header `header` (all fields but `memories`). Copies
@@ -221,7 +219,7 @@ mod tests {
         let mut hasher = BoundaryHasher::new(mem_max);
         let incremental: Vec<Hash> =
             boundaries.iter().map(|(m, h)| hasher.root(Snapshot { memory: m.clone(), header: *h }).0).collect();
-        let mut pipeline = RootPipeline::new(mem_max);
+        let mut pipeline = RootPipeline::new(mem_max).unwrap();
         for (m, h) in &boundaries {
             pipeline.submit(m, *h);
         }
