@@ -37,7 +37,7 @@ use ic_agent::identity::BasicIdentity;
 use opml_bisect::agent::{Trace, challenger_move};
 use opml_bisect::{ClaimStatus, Outcome, Role};
 use opml_devnet::{Account, Devnet, DevnetConfig};
-use opml_prover::agent::{Challenger, Event, Lie, Log, ModelProgram, TaskInput, Worker};
+use opml_prover::agent::{Challenger, Event, Lie, Log, ModelProgram, Run, TaskInput, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain, Network, generate_identity};
 use opml_prover::model::Model;
 use opml_verifier_canister::error::CanisterError;
@@ -51,6 +51,11 @@ pub use opml_prover::demo::{BOND, BURN_BPS, DEPOSIT, REWARD, STAKE, WINDOW_NS};
 pub const CLOCK_NS: u64 = 600_000_000_000;
 /// What the faucet gives each party before it deposits [`DEPOSIT`] (the rest pays ledger fees).
 pub const MINT: u128 = 2 * DEPOSIT as u128;
+
+/// Blob 0 of the adversarial scenarios' fixture tasks: 2000 pseudo-random bytes.
+pub fn fixture_data() -> Vec<u8> {
+    (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
+}
 
 /// The burnt part of a forfeited amount under the scenarios' configuration.
 pub fn burn(amount: u64) -> u64 {
@@ -173,6 +178,15 @@ impl World {
         (party, chain)
     }
 
+    /// New parties named `names` (as [`World::party`]); returns their clients, in order.
+    pub async fn chains<const N: usize>(&self, names: [&str; N]) -> [IcChain; N] {
+        let mut chains = Vec::with_capacity(N);
+        for name in names {
+            chains.push(self.party(name).await.1);
+        }
+        chains.try_into().unwrap_or_else(|_| unreachable!("one client per name"))
+    }
+
     /// A new client for `party` (the same identity: what a restarted process does).
     pub async fn connect(&self, party: &Party) -> IcChain {
         IcChain::connect(&Network::Url(self.url().into()), Box::new(identity(&party.pem)), self.canister)
@@ -219,6 +233,28 @@ impl World {
         requester.post_task(spec).await.expect("post_task")
     }
 
+    /// `requester` posts a task for `program` on `input` and worker agent `name` over `chain` (honest if `lie` is
+    /// `None`) serves it. Returns the task, the worker and its claim.
+    pub async fn post_and_serve(
+        &self,
+        requester: &IcChain,
+        (name, chain): (&'static str, IcChain),
+        program: &Arc<ModelProgram>,
+        input: &TaskInput,
+        lie: Option<Lie>,
+    ) -> (Id, Worker<IcChain>, Id) {
+        let task = self.post_task(requester, program, input).await;
+        let mut worker = self.worker(name, chain, program, lie);
+        let claim = worker.serve(task, input).await.expect("the worker's claim passes submission");
+        (task, worker, claim)
+    }
+
+    /// The true run of the digits model on held-out image `n`: what a challenger that re-ran the wrong input
+    /// believes.
+    pub fn digits_run(&self, n: usize) -> Arc<Run> {
+        Arc::new(Run::new(&self.digits, &self.digits_input(n)).expect("the digits model runs"))
+    }
+
     /// Advances devnet time (due timers run).
     pub fn advance(&self, d: Duration) {
         self.devnet.advance_time(d);
@@ -232,6 +268,25 @@ impl World {
     /// Advances devnet time past a party's whole clock.
     pub fn run_out_clock(&self) {
         self.advance(Duration::from_nanos(CLOCK_NS + 1_000_000_000));
+    }
+
+    /// Passes the challenge window, has `worker` finalize `claim` on its next poll, and asserts the claim is final.
+    pub async fn finalize_after_window(&self, worker: &mut Worker<IcChain>, claim: Id) {
+        self.pass_window();
+        worker.finalize_next_poll();
+        worker.poll().await.expect("the worker polls");
+        assert!(matches!(self.claim_status(claim).await, ClaimStatus::Final { .. }), "claim {claim} is final");
+    }
+
+    /// Ends dispute `d` on `claim` by `by`'s public `timeout` once the mover's clock has run out: asserts that the
+    /// same call is refused (a typed game error) while the clock still runs, runs the clock out, times the dispute
+    /// out and returns its outcome.
+    pub async fn timeout_after_clock(&self, by: &IcChain, claim: Id, d: u32) -> Option<Outcome> {
+        let early = by.timeout(claim, d).await.expect_err("no timeout while the mover's clock runs");
+        assert!(matches!(early.canister(), Some(CanisterError::Game(_))), "{early}");
+        self.run_out_clock();
+        by.timeout(claim, d).await.expect("the timeout once the clock has run out");
+        self.outcome(claim, d).await
     }
 
     /// Upgrades the verifier canister to the same wasm through the management canister (gzipped, as dfx does),
@@ -350,6 +405,37 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Asserts how an honest claim's end moved balances since `self`: the worker was paid the reward and won
+    /// every challenger's bond less the burn; each of `losers` lost its bond. `requester` names the task's
+    /// requester if `self` was taken before the task was posted (the reward then left its balance and nothing
+    /// stays locked); `None` if after (the locked reward was paid out).
+    pub fn assert_worker_paid(&self, after: &Snapshot, requester: Option<&str>, worker: &str, losers: &[&str]) {
+        let n = losers.len() as u64;
+        let mut balances = vec![(worker, (REWARD + n * (BOND - burn(BOND))) as i128)];
+        balances.extend(losers.iter().map(|&l| (l, -(BOND as i128))));
+        balances.extend(requester.map(|r| (r, -(REWARD as i128))));
+        let locked = if requester.is_some() { 0 } else { -(REWARD as i128) };
+        self.assert_change(
+            after,
+            Change { balances: &balances, locked, burned: (n * burn(BOND)) as i128, ..Change::default() },
+        );
+    }
+
+    /// Asserts how a lying worker's loss moved balances since `self`: `liar` lost its stake, `challenger` won it
+    /// less the burn, and the task reopened with its reward still locked. `requester` as in
+    /// [`Snapshot::assert_worker_paid`] (if named, its reward is locked since `self`).
+    pub fn assert_worker_slashed(&self, after: &Snapshot, requester: Option<&str>, liar: &str, challenger: &str) {
+        let mut balances = vec![(liar, -(STAKE as i128)), (challenger, (STAKE - burn(STAKE)) as i128)];
+        balances.extend(requester.map(|r| (r, -(REWARD as i128))));
+        let locked = if requester.is_some() { REWARD as i128 } else { 0 };
+        self.assert_change(
+            after,
+            Change { balances: &balances, locked, burned: burn(STAKE) as i128, ..Change::default() },
+        );
+    }
+}
+
 /// A challenger that opens a dispute and plays `opml_bisect::agent::challenger_move` over any trace: the true
 /// one, a run on another input (an honest watcher given the wrong input), or a lie. A move the canister refuses
 /// (a proof that does not verify from the agreed root, say) is recorded and the challenger falls silent, so it
@@ -440,6 +526,8 @@ pub enum Actor<'a> {
     Challenger(&'a mut Challenger<IcChain>),
     /// A challenger over a chosen trace.
     Trace(&'a mut TraceChallenger),
+    /// A dishonest worker over a chosen trace ([`lies::LyingWorker`]).
+    Liar(&'a mut dyn lies::Dishonest),
 }
 
 impl Actor<'_> {
@@ -448,6 +536,7 @@ impl Actor<'_> {
             Actor::Worker(w) => w.poll().await.unwrap_or_else(|e| panic!("worker: {e}")),
             Actor::Challenger(c) => c.poll().await.unwrap_or_else(|e| panic!("challenger: {e}")),
             Actor::Trace(t) => t.poll().await.unwrap_or_else(|e| panic!("trace challenger: {e}")),
+            Actor::Liar(l) => l.poll_moves().await.unwrap_or_else(|e| panic!("lying worker: {e}")),
         }
     }
 }

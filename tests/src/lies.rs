@@ -1,4 +1,4 @@
-//! Dishonest executions and players for the adversarial scenarios (4, 5, 6, 8, 14).
+//! Dishonest executions and players for the adversarial scenarios (4, 5, 6, 8, 9, 10, 13, 14).
 //!
 //! - [`WrongStore`]: a real execution that goes wrong at one instruction: right after the first memory-writing
 //!   step at or after a chosen step of a segment, one byte that step wrote is changed, and the run continues
@@ -7,15 +7,19 @@
 //!   a real state with one memory byte changed; the output and the final root are the true ones (an
 //!   inconsistent trace).
 //! - [`TwoFaced`]: commits one trace's boundaries but posts another trace's step roots (equivocation).
+//! - [`LiesFrom`]: a challenger's belief that is the truth up to one step of every segment, made up after it.
 //! - [`Forgery`]: one-step proofs tampered in one field each.
 //! - [`LyingWorker`]: submits a claim built from any trace and plays `opml_bisect::agent::worker_move` over it,
 //!   through the same typed [`Chain`] as the real agents.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use opml_bisect::agent::{self, Trace};
 use opml_bisect::{ClaimEvidence, FinalStatus, Hash, MerkleTree, Move};
-use opml_prover::chain::{Chain, ChainError, IcChain};
+use opml_prover::agent::{ModelProgram, Run, TaskInput};
+use opml_prover::chain::{Chain, ChainError, IcChain, sha3};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, SubmitClaim};
 use opml_vm::guest::GuestProgram;
@@ -34,6 +38,11 @@ fn proof(m: &Machine, truth: &GuestTrace) -> Vec<u8> {
     opml_vm::prove::prove_step(m, truth.index(), &mut StateHasher::new())
         .unwrap_or_else(|e| panic!("a lying run cannot prove its own state: {e}"))
         .encode()
+}
+
+/// The true execution of `program` on `input`: what the lies start from.
+pub fn truth(program: &ModelProgram, input: &TaskInput) -> Arc<GuestTrace> {
+    Arc::new(GuestTrace::new(program.program.clone(), input.inputs.clone(), Limits::default()).expect("runs"))
 }
 
 /// Advances a guest machine `n` steps within its segment (an idle machine's first step starts the segment).
@@ -329,6 +338,36 @@ impl<A: Trace, B: Trace> Trace for TwoFaced<A, B> {
     }
 }
 
+/// A challenger's lie: the true execution up to step `from` of every segment, made-up roots after it (and
+/// made-up boundary roots after the first), true one-step proofs. Bisection leads it to step `from - 1`, where
+/// the only proof it can give is the true one, which confirms the worker's root.
+pub struct LiesFrom {
+    /// The true run.
+    pub truth: Run,
+    /// The first step of every segment whose root is made up.
+    pub from: u64,
+}
+
+/// A made-up root, distinct for every `(tag, a, b)`.
+fn made_up(tag: &str, a: u64, b: u64) -> Hash {
+    sha3(format!("{tag}/{a}/{b}").as_bytes())
+}
+
+impl Trace for LiesFrom {
+    fn boundary_root(&self, i: u64) -> Hash {
+        if i == 0 { self.truth.boundary_root(0) } else { made_up("boundary", i, 0) }
+    }
+    fn step_count(&self, s: u64) -> u64 {
+        self.truth.step_count(s)
+    }
+    fn step_root(&self, s: u64, j: u64) -> Hash {
+        if j < self.from { self.truth.step_root(s, j) } else { made_up("step", s, j) }
+    }
+    fn step_proof(&self, s: u64, j: u64) -> Vec<u8> {
+        self.truth.step_proof(s, j)
+    }
+}
+
 /// A one-step proof forged in one way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forgery {
@@ -452,5 +491,17 @@ impl<T: Trace> LyingWorker<T> {
         }
         self.moves += made;
         Ok(made)
+    }
+}
+
+/// A dishonest player [`crate::settle`] can poll whatever trace it plays ([`crate::Actor::Liar`]).
+pub trait Dishonest {
+    /// Plays its moves where it is its turn; returns the moves made.
+    fn poll_moves(&mut self) -> Pin<Box<dyn Future<Output = Result<u32, ChainError>> + '_>>;
+}
+
+impl<T: Trace> Dishonest for LyingWorker<T> {
+    fn poll_moves(&mut self) -> Pin<Box<dyn Future<Output = Result<u32, ChainError>> + '_>> {
+        Box::pin(self.poll())
     }
 }

@@ -12,23 +12,12 @@ use opml_bisect::{ClaimStatus, Error, FinalStatus, Move, Outcome, Phase, Reason}
 use opml_prover::agent::{Challenger, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain};
 use opml_prover::model::Model;
-use opml_scenarios::lies::{Forgery, LyingWorker, TwoFaced, WrongBoundary, WrongStore};
-use opml_scenarios::{BOND, Change, REWARD, STAKE, TraceChallenger, World, burn};
+use opml_scenarios::lies::{Dishonest, Forgery, LyingWorker, TwoFaced, WrongBoundary, WrongStore, truth};
+use opml_scenarios::{Actor, TraceChallenger, World, fixture_data, settle};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, TaskStatus};
 use opml_vm::io::Inputs;
-use opml_vm::trace::GuestTrace;
-use opml_vm::{Limits, Status, TrapCode};
-
-/// Blob 0 of the fixture tasks: 2000 pseudo-random bytes.
-fn data() -> Vec<u8> {
-    (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
-}
-
-/// The true execution of `program` on `input`.
-fn truth(program: &ModelProgram, input: &TaskInput) -> Arc<GuestTrace> {
-    Arc::new(GuestTrace::new(program.program.clone(), input.inputs.clone(), Limits::default()).expect("runs"))
-}
+use opml_vm::{Status, TrapCode};
 
 /// The canister's game error in `r`, or a panic saying what came instead.
 fn game_error<T: std::fmt::Debug>(r: Result<T, ChainError>) -> Error {
@@ -39,16 +28,8 @@ fn game_error<T: std::fmt::Debug>(r: Result<T, ChainError>) -> Error {
 }
 
 /// Polls a lying worker and an honest challenger agent until neither moves; returns the moves made.
-async fn duel<T: Trace>(liar: &mut LyingWorker<T>, challenger: &mut Challenger<IcChain>) -> u32 {
-    let mut total = 0;
-    for _ in 0..500 {
-        let made = liar.poll().await.expect("liar") + challenger.poll().await.expect("challenger");
-        total += made;
-        if made == 0 {
-            return total;
-        }
-    }
-    panic!("still moving after 500 passes");
+async fn duel(liar: &mut dyn Dishonest, challenger: &mut Challenger<IcChain>) -> u32 {
+    settle(&mut [Actor::Liar(liar), Actor::Challenger(challenger)]).await
 }
 
 /// The parties of a one-claim scenario and its task, posted by "requester" on `input`.
@@ -59,9 +40,7 @@ struct Stage {
 }
 
 async fn stage(w: &World, program: &ModelProgram, input: &TaskInput) -> Stage {
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, challenger) = w.party("challenger").await;
+    let [requester, liar, challenger] = w.chains(["requester", "liar", "challenger"]).await;
     let task = w.post_task(&requester, program, input).await;
     Stage { liar, challenger, task }
 }
@@ -96,7 +75,7 @@ async fn submit<T: Trace>(
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_store_is_found_at_its_instruction_and_the_proof_wins() {
     let w = World::start().await;
-    let input = w.fixture_input(&data());
+    let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let lie = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 2, 0, 0x40);
     assert_eq!(lie.status, Status::Halted);
@@ -122,14 +101,7 @@ async fn wrong_store_is_found_at_its_instruction_and_the_proof_wins() {
     assert!(liar.refused().is_none(), "every move of the liar was a legal one");
     assert_eq!(w.claim_status(claim).await, ClaimStatus::Invalidated { by: 0, at_ns: resolved_at(&w, claim).await });
     assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }
 
 async fn resolved_at(w: &World, claim: Id) -> u64 {
@@ -143,7 +115,7 @@ async fn resolved_at(w: &World, claim: Id) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_disputed() {
     let w = World::start().await;
-    let input = w.fixture_input(&data());
+    let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     // Byte 512 is never read by the fixture: the lie is invisible in the output.
     let lie = WrongBoundary::new(truth.clone(), &w.fixture.program, &input.inputs, 2, 512, 0x01);
@@ -160,11 +132,7 @@ async fn inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_dis
 
     let mut watcher = TraceChallenger::new(watcher, Arc::new(VmTraceAdapter::new(truth.clone())));
     assert_eq!(watcher.open(claim).await.unwrap(), 0);
-    for _ in 0..100 {
-        if liar.poll().await.unwrap() + watcher.poll().await.unwrap() == 0 {
-            break;
-        }
-    }
+    settle(&mut [Actor::Liar(&mut liar), Actor::Trace(&mut watcher)]).await;
     let d = w.operator.get_dispute(claim, 0).await.unwrap();
     assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
     match d.phase {
@@ -174,14 +142,7 @@ async fn inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_dis
         }
         other => panic!("ended in {other:?}"),
     }
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("watcher", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "watcher");
 }
 
 /// Scenario 6, claim-time equivocation: in the segment phase the liar posts a root that is not the one it
@@ -190,7 +151,7 @@ async fn inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_dis
 #[tokio::test(flavor = "multi_thread")]
 async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
     let w = World::start().await;
-    let input = w.fixture_input(&data());
+    let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let lie = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 1, 0, 0x10);
     let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
@@ -221,14 +182,7 @@ async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
     assert_eq!(challenger.poll().await.unwrap(), 0, "nothing to play while the worker is to move");
     challenger.chain.timeout(claim, 0).await.expect("timeout");
     assert_eq!(w.outcome(claim, 0).await, Some(Outcome::ChallengerWon(Reason::Timeout)));
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }
 
 /// Scenario 6, step-phase equivocation: the liar commits a wrong segment but, once the bisection is inside it,
@@ -238,7 +192,7 @@ async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step() {
     let w = World::start().await;
-    let input = w.fixture_input(&data());
+    let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let committed = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 2, 0, 0x40);
     let claimed = (committed.segments(), committed.output.clone(), committed.final_opening.clone());
@@ -260,14 +214,7 @@ async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step()
         }
         other => panic!("ended in {other:?}"),
     }
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }
 
 /// Scenario 8: forged one-step proofs. An honest worker agent's claim is disputed by five challengers who each
@@ -277,25 +224,21 @@ async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step()
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_step_proofs_are_refused_and_every_forger_loses() {
     let w = World::start().await;
-    let input = w.fixture_input(&data());
+    let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let belief = Arc::new(WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 2, 0, 0x40));
     let (segment, step) = (belief.segment, belief.step);
     let honest = truth.step_proof(segment, step).unwrap().encode();
     let next = truth.step_proof(segment, step + 1).unwrap().encode();
-    let (_, requester) = w.party("requester").await;
-    let (_, chain) = w.party("worker").await;
+    let [requester, chain] = w.chains(["requester", "worker"]).await;
     let names = ["forger-leaf", "forger-sibling", "forger-stack", "forger-instr", "forger-step"];
-    let mut forgers = Vec::new();
-    for (name, kind) in names.into_iter().zip(Forgery::ALL) {
-        forgers.push((name, kind, w.party(name).await.1));
-    }
+    let forgers = w.chains(names).await;
     let task = w.post_task(&requester, &w.fixture, &input).await;
     let before = w.snapshot().await;
     let mut worker: Worker<IcChain> = w.worker("worker", chain, &w.fixture, None);
     let claim = worker.serve(task, &input).await.unwrap();
 
-    for (name, kind, chain) in forgers {
+    for ((name, kind), chain) in names.into_iter().zip(Forgery::ALL).zip(forgers) {
         let mut forger = TraceChallenger::new(chain, belief.clone());
         let d = forger.open(claim).await.unwrap();
         // Play the bisection (the worker defending, the forger choosing) until the forger must prove a step.
@@ -334,17 +277,8 @@ async fn forged_step_proofs_are_refused_and_every_forger_loses() {
         worker.chain.timeout(claim, d).await.expect("timeout");
         assert_eq!(w.outcome(claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)), "dispute {d}");
     }
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
-    let n = names.len() as i128;
-    let mut balances = vec![("worker", REWARD as i128 + n * (BOND - burn(BOND)) as i128)];
-    balances.extend(names.iter().map(|&f| (f, -(BOND as i128))));
-    before.assert_change(
-        &w.snapshot().await,
-        Change { balances: &balances, locked: -(REWARD as i128), burned: n * burn(BOND) as i128, ..Change::default() },
-    );
+    w.finalize_after_window(&mut worker, claim).await;
+    before.assert_worker_paid(&w.snapshot().await, None, "worker", &names);
 }
 
 /// A two-segment guest that traps: segment 0 copies blob 0's first byte into a divisor at address 16 (an
@@ -423,9 +357,8 @@ async fn lying_about_a_trapping_guest_loses() {
         assert_eq!((lie.status, lie.address), (Status::Halted, address), "{name}: the wrong write avoids the trap");
         let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
         let step = lie.step;
-        let (_, requester) = w.party(&format!("{name}-requester")).await;
-        let (_, liar) = w.party(&format!("{name}-liar")).await;
-        let (_, chain) = w.party(&format!("{name}-challenger")).await;
+        let (l, c) = (format!("{name}-liar"), format!("{name}-challenger"));
+        let [requester, liar, chain] = w.chains([&format!("{name}-requester"), &l, &c]).await;
         let task = w.post_task(&requester, &program, &input).await;
         let before = w.snapshot().await;
         let status = lie.final_status();
@@ -440,15 +373,7 @@ async fn lying_about_a_trapping_guest_loses() {
         let d = w.operator.get_dispute(claim, 0).await.unwrap();
         assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)), "{name}");
         assert!(matches!(d.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{name}: {:?}", d.phase);
-        let (l, c) = (format!("{name}-liar"), format!("{name}-challenger"));
-        before.assert_change(
-            &w.snapshot().await,
-            Change {
-                balances: &[(&l, -(STAKE as i128)), (&c, (STAKE - burn(STAKE)) as i128)],
-                burned: burn(STAKE) as i128,
-                ..Change::default()
-            },
-        );
+        before.assert_worker_slashed(&w.snapshot().await, None, &l, &c);
     }
 }
 
@@ -460,9 +385,7 @@ async fn honest_claim_of_a_trapping_run_is_accepted() {
     let w = World::start().await;
     let program = register(&w, "divide", DIVIDE_WAT).await;
     let input = TaskInput { model: program.model, inputs: Arc::new(Inputs::new(vec![vec![0]])) };
-    let (_, requester) = w.party("requester").await;
-    let (_, chain) = w.party("worker").await;
-    let (_, watcher) = w.party("challenger").await;
+    let [requester, chain, watcher] = w.chains(["requester", "worker", "challenger"]).await;
     let task = w.post_task(&requester, &program, &input).await;
     let before = w.snapshot().await;
     let mut worker = w.worker("worker", chain, &program, None);
@@ -475,15 +398,9 @@ async fn honest_claim_of_a_trapping_run_is_accepted() {
     assert!(text.contains("run trapped: integer divide by zero (code 7)"), "{text}");
     let mut challenger = w.challenger("challenger", watcher, &program);
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Agrees, "re-execution reaches the same trap");
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    w.finalize_after_window(&mut worker, claim).await;
     assert!(matches!(w.task_status(task).await, TaskStatus::Done { claim: c } if c == claim));
-    before.assert_change(
-        &w.snapshot().await,
-        Change { balances: &[("worker", REWARD as i128)], locked: -(REWARD as i128), ..Change::default() },
-    );
+    before.assert_worker_paid(&w.snapshot().await, None, "worker", &[]);
 }
 
 /// A two-segment guest with three endings: segment 0 copies blob 0's first byte into a divisor at address 16 (as
@@ -532,10 +449,8 @@ async fn challengers_disputing_a_true_trap_claim_lose_their_bonds() {
     assert_ne!(other_trap.boundary_root(2), opml_bisect::Hash(truth.run().final_root()));
     let step = halts.step;
 
-    let (_, requester) = w.party("requester").await;
-    let (_, chain) = w.party("worker").await;
-    let (_, c_halts) = w.party("believes-halt").await;
-    let (_, c_trap) = w.party("believes-unreachable").await;
+    let losers = ["believes-halt", "believes-unreachable"];
+    let [requester, chain, c_halts, c_trap] = w.chains(["requester", "worker", losers[0], losers[1]]).await;
     let task = w.post_task(&requester, &program, &input).await;
     let before = w.snapshot().await;
     let mut worker = w.worker("worker", chain, &program, None);
@@ -546,38 +461,16 @@ async fn challengers_disputing_a_true_trap_claim_lose_their_bonds() {
     for (i, c) in challengers.iter_mut().enumerate() {
         assert_eq!(c.open(claim).await.unwrap(), i as u32);
     }
-    for _ in 0..200 {
-        let mut made = worker.poll().await.unwrap();
-        for c in challengers.iter_mut() {
-            made += c.poll().await.unwrap();
-        }
-        if made == 0 {
-            break;
-        }
-    }
+    let [halt, trap] = &mut challengers;
+    settle(&mut [Actor::Worker(&mut worker), Actor::Trace(halt), Actor::Trace(trap)]).await;
     for d in 0..2u32 {
         let view = w.operator.get_dispute(claim, d).await.unwrap();
         assert_eq!(view.resolution.map(|r| r.outcome), Some(Outcome::WorkerWon(Reason::StepProof)), "dispute {d}");
         assert!(matches!(view.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", view.phase);
     }
     assert!(challengers.iter().all(|c| c.refused().is_none()), "every challenger move was legal");
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[
-                ("worker", REWARD as i128 + 2 * (BOND - burn(BOND)) as i128),
-                ("believes-halt", -(BOND as i128)),
-                ("believes-unreachable", -(BOND as i128)),
-            ],
-            locked: -(REWARD as i128),
-            burned: 2 * burn(BOND) as i128,
-            ..Change::default()
-        },
-    );
+    w.finalize_after_window(&mut worker, claim).await;
+    before.assert_worker_paid(&w.snapshot().await, None, "worker", &losers);
 }
 
 /// Scenario 14, a false trap claim: the task's run halts (blob `[5]`), but the liar claims it traps. Its run
@@ -600,9 +493,7 @@ async fn claiming_a_trap_for_a_run_that_halts_loses() {
     let (step, segments, output, opening) = (l.step, l.segments(), l.output.clone(), l.final_opening.clone());
     assert_eq!(output, b"pre!");
 
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, chain) = w.party("challenger").await;
+    let [requester, liar, chain] = w.chains(["requester", "liar", "challenger"]).await;
     let task = w.post_task(&requester, &program, &input).await;
     let before = w.snapshot().await;
     // The trapped final root, claimed as a halt: its opening says otherwise.
@@ -645,12 +536,5 @@ async fn claiming_a_trap_for_a_run_that_halts_loses() {
     assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
     assert!(matches!(d.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", d.phase);
     assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }

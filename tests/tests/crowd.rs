@@ -6,39 +6,13 @@
 use std::sync::Arc;
 
 use opml_bisect::agent::Trace;
-use opml_bisect::{ClaimStatus, Error as GameError, Hash, Outcome, Reason};
+use opml_bisect::{ClaimStatus, Error as GameError, Outcome, Reason};
 use opml_prover::agent::{Lie, Run, Verdict};
-use opml_prover::chain::{Chain, sha3};
+use opml_prover::chain::Chain;
+use opml_scenarios::lies::LiesFrom;
 use opml_scenarios::{Actor, BOND, Change, REWARD, STAKE, TraceChallenger, World, burn, settle};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::TaskStatus;
-
-/// A challenger's lie: the true execution up to step `from` of every segment, made-up roots after it (and a
-/// made-up final root), true one-step proofs. Bisection leads it to step `from - 1`, where the only proof it can
-/// give is the true one, which confirms the worker's root.
-struct LiesFrom {
-    truth: Run,
-    from: u64,
-}
-
-fn made_up(tag: &str, a: u64, b: u64) -> Hash {
-    sha3(format!("{tag}/{a}/{b}").as_bytes())
-}
-
-impl Trace for LiesFrom {
-    fn boundary_root(&self, i: u64) -> Hash {
-        if i == 0 { self.truth.boundary_root(0) } else { made_up("boundary", i, 0) }
-    }
-    fn step_count(&self, s: u64) -> u64 {
-        self.truth.step_count(s)
-    }
-    fn step_root(&self, s: u64, j: u64) -> Hash {
-        if j < self.from { self.truth.step_root(s, j) } else { made_up("step", s, j) }
-    }
-    fn step_proof(&self, s: u64, j: u64) -> Vec<u8> {
-        self.truth.step_proof(s, j)
-    }
-}
 
 /// Scenario 9: an honest digits claim disputed at once by four challengers: two that ran other inputs (honest
 /// but wrong: their first-step proofs are refused and they run out of clock), one that lies from step 1000 on
@@ -48,29 +22,21 @@ impl Trace for LiesFrom {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_challengers_against_one_honest_claim_all_lose() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, watcher) = w.party("watcher").await;
-    let (_, bystander) = w.party("bystander").await;
+    let [requester, worker, watcher, bystander] = w.chains(["requester", "worker", "watcher", "bystander"]).await;
     let names = ["wrong-input-a", "wrong-input-b", "liar", "silent"];
-    let mut chains = Vec::new();
-    for n in names {
-        chains.push(w.party(n).await.1);
-    }
+    let chains = w.chains(names).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(3);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut worker = w.worker("worker", worker, &w.digits, None);
-    let claim = worker.serve(task, &input).await.unwrap();
+    let (task, mut worker, claim) = w.post_and_serve(&requester, ("worker", worker), &w.digits, &input, None).await;
     let mut watcher = w.challenger("watcher", watcher, &w.digits);
     assert_eq!(watcher.check(claim, &input).await.unwrap(), Verdict::Agrees);
 
     let traces: [Arc<dyn Trace + Send + Sync>; 4] = [
-        Arc::new(Run::new(&w.digits, &w.digits_input(4)).unwrap()),
-        Arc::new(Run::new(&w.digits, &w.digits_input(9)).unwrap()),
+        w.digits_run(4),
+        w.digits_run(9),
         Arc::new(LiesFrom { truth: Run::new(&w.digits, &input).unwrap(), from: 1000 }),
-        Arc::new(Run::new(&w.digits, &w.digits_input(4)).unwrap()),
+        w.digits_run(4),
     ];
     let mut cs: Vec<TraceChallenger> =
         chains.into_iter().zip(traces).map(|(c, t)| TraceChallenger::new(c, t)).collect();
@@ -120,11 +86,8 @@ async fn many_challengers_against_one_honest_claim_all_lose() {
         let again = bystander.timeout(claim, d).await.unwrap_err();
         assert!(matches!(again.canister(), Some(CanisterError::Game(GameError::DisputeOver))), "{again}");
     }
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
+    w.finalize_after_window(&mut worker, claim).await;
     assert!(worker.settled());
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
     assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
     // No second payout: finalizing again is refused and changes nothing.
     let paid = w.snapshot().await;
@@ -132,21 +95,7 @@ async fn many_challengers_against_one_honest_claim_all_lose() {
     assert!(matches!(again.canister(), Some(CanisterError::Game(GameError::ClaimNotPending))), "{again}");
     assert_eq!(w.snapshot().await, paid);
 
-    start.assert_change(
-        &paid,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("worker", (REWARD + 4 * (BOND - burn(BOND))) as i128),
-                ("wrong-input-a", -(BOND as i128)),
-                ("wrong-input-b", -(BOND as i128)),
-                ("liar", -(BOND as i128)),
-                ("silent", -(BOND as i128)),
-            ],
-            burned: 4 * burn(BOND) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_paid(&paid, Some("requester"), "worker", &names);
 }
 
 /// Scenario 10, griefing an honest claim: the worker disputes its own claim from a second identity and stalls
@@ -155,16 +104,11 @@ async fn many_challengers_against_one_honest_claim_all_lose() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_challenge_grief_costs_the_worker_the_burn() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, sock) = w.party("sockpuppet").await;
-    let (_, watcher) = w.party("watcher").await;
+    let [requester, worker, sock, watcher] = w.chains(["requester", "worker", "sockpuppet", "watcher"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(2);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut worker = w.worker("worker", worker, &w.digits, None);
-    let claim = worker.serve(task, &input).await.unwrap();
+    let (_, mut worker, claim) = w.post_and_serve(&requester, ("worker", worker), &w.digits, &input, None).await;
     let mut watcher = w.challenger("watcher", watcher, &w.digits);
     assert_eq!(watcher.check(claim, &input).await.unwrap(), Verdict::Agrees);
     // The sockpuppet disputes with a made-up trace and goes silent after the step commitment.
@@ -188,18 +132,7 @@ async fn self_challenge_grief_costs_the_worker_the_burn() {
     assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
 
     let end = w.snapshot().await;
-    start.assert_change(
-        &end,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("worker", (REWARD + BOND - burn(BOND)) as i128),
-                ("sockpuppet", -(BOND as i128)),
-            ],
-            burned: burn(BOND) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_paid(&end, Some("requester"), "worker", &["sockpuppet"]);
     let both = |s: &opml_scenarios::Snapshot| s.balances["worker"] + s.balances["sockpuppet"];
     assert_eq!(both(&end), both(&start) + REWARD - burn(BOND), "the grief cost the worker exactly the burn");
 }
@@ -211,16 +144,12 @@ async fn self_challenge_grief_costs_the_worker_the_burn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_challenge_of_a_lie_costs_the_burn_and_refunds_the_honest_challenger() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, sock) = w.party("sockpuppet").await;
-    let (_, honest) = w.party("challenger").await;
+    let [requester, liar, sock, honest] = w.chains(["requester", "liar", "sockpuppet", "challenger"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(2);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut liar = w.worker("liar", liar, &w.digits, Some(Lie::OtherInput("heldout:3".into())));
-    let lie = liar.serve(task, &input).await.unwrap();
+    let lying = Some(Lie::OtherInput("heldout:3".into()));
+    let (task, mut liar, lie) = w.post_and_serve(&requester, ("liar", liar), &w.digits, &input, lying).await;
     let mut sock = w.challenger("sockpuppet", sock, &w.digits);
     let mut honest = w.challenger("challenger", honest, &w.digits);
     assert_eq!(sock.check(lie, &input).await.unwrap(), Verdict::Disputed(0));
@@ -234,18 +163,5 @@ async fn self_challenge_of_a_lie_costs_the_burn_and_refunds_the_honest_challenge
     assert!(matches!(w.claim_status(lie).await, ClaimStatus::Invalidated { by: 0, .. }));
     assert_eq!(w.task_status(task).await, TaskStatus::Open);
 
-    let end = w.snapshot().await;
-    start.assert_change(
-        &end,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("liar", -(STAKE as i128)),
-                ("sockpuppet", (STAKE - burn(STAKE)) as i128),
-            ],
-            locked: REWARD as i128,
-            burned: burn(STAKE) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_slashed(&w.snapshot().await, Some("requester"), "liar", "sockpuppet");
 }

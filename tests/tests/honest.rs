@@ -1,12 +1,10 @@
 //! Scenarios 1, 2 and 3: an honest worker unchallenged, an honest worker against a frivolous challenger, and a
 //! lying worker caught by an honest challenger (the task then reopens and an honest worker is paid for it).
 
-use std::sync::Arc;
-
 use opml_bisect::{ClaimStatus, Error as GameError, Outcome, Reason};
-use opml_prover::agent::{Lie, Run, Verdict};
+use opml_prover::agent::{Lie, Verdict};
 use opml_prover::chain::Chain;
-use opml_scenarios::{Actor, BOND, Change, DEPOSIT, REWARD, STAKE, TraceChallenger, World, burn, settle};
+use opml_scenarios::{Actor, Change, DEPOSIT, REWARD, STAKE, TraceChallenger, World, settle};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{TaskStatus, WithdrawalStatus};
 
@@ -14,15 +12,11 @@ use opml_verifier_canister::types::{TaskStatus, WithdrawalStatus};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_worker_unchallenged_is_paid_after_the_window() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, watcher) = w.party("watcher").await;
+    let [requester, worker, watcher] = w.chains(["requester", "worker", "watcher"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(3);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut worker = w.worker("worker", worker, &w.digits, None);
-    let claim = worker.serve(task, &input).await.unwrap();
+    let (task, mut worker, claim) = w.post_and_serve(&requester, ("worker", worker), &w.digits, &input, None).await;
     let mut watcher = w.challenger("watcher", watcher, &w.digits);
     assert_eq!(watcher.check(claim, &input).await.unwrap(), Verdict::Agrees);
     let pending = w.snapshot().await;
@@ -44,17 +38,11 @@ async fn honest_worker_unchallenged_is_paid_after_the_window() {
     assert!(matches!(early.canister(), Some(CanisterError::Game(GameError::ChallengeWindowOpen { .. }))), "{early}");
     assert_eq!(w.snapshot().await, pending);
 
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
+    w.finalize_after_window(&mut worker, claim).await;
     assert!(worker.settled());
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
     assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
     let paid = w.snapshot().await;
-    start.assert_change(
-        &paid,
-        Change { balances: &[("requester", -(REWARD as i128)), ("worker", REWARD as i128)], ..Default::default() },
-    );
+    start.assert_worker_paid(&paid, Some("requester"), "worker", &[]);
 
     // The worker takes its reward to the ledger: amount + fee leave its balance, the amount reaches its account.
     let fee = w.config.ledger_fee;
@@ -83,18 +71,12 @@ async fn honest_worker_unchallenged_is_paid_after_the_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frivolous_challenger_loses_its_bond() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, frivolous) = w.party("frivolous").await;
-    let (_, bystander) = w.party("bystander").await;
+    let [requester, worker, frivolous, bystander] = w.chains(["requester", "worker", "frivolous", "bystander"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(3);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut worker = w.worker("worker", worker, &w.digits, None);
-    let claim = worker.serve(task, &input).await.unwrap();
-    let wrong = Arc::new(Run::new(&w.digits, &w.digits_input(4)).unwrap());
-    let mut frivolous = TraceChallenger::new(frivolous, wrong);
+    let (task, mut worker, claim) = w.post_and_serve(&requester, ("worker", worker), &w.digits, &input, None).await;
+    let mut frivolous = TraceChallenger::new(frivolous, w.digits_run(4));
     let d = frivolous.open(claim).await.unwrap();
     let moves = settle(&mut [Actor::Worker(&mut worker), Actor::Trace(&mut frivolous)]).await;
     assert!(moves >= 3, "{moves} moves: the step commitment, bisection rounds");
@@ -111,32 +93,12 @@ async fn frivolous_challenger_loses_its_bond() {
         matches!(blocked.canister(), Some(CanisterError::Game(GameError::ChallengeWindowOpen { .. }))),
         "{blocked}"
     );
-    let early = bystander.timeout(claim, d).await.unwrap_err();
-    assert!(matches!(early.canister(), Some(CanisterError::Game(_))), "{early}");
-
-    w.run_out_clock();
-    bystander.timeout(claim, d).await.unwrap();
-    assert_eq!(w.outcome(claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)));
+    assert_eq!(w.timeout_after_clock(&bystander, claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)));
     assert_eq!(w.claim_status(claim).await, ClaimStatus::Pending, "the claim still waits for its window");
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    w.finalize_after_window(&mut worker, claim).await;
     assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
 
-    let end = w.snapshot().await;
-    start.assert_change(
-        &end,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("worker", (REWARD + BOND - burn(BOND)) as i128),
-                ("frivolous", -(BOND as i128)),
-            ],
-            burned: burn(BOND) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_paid(&w.snapshot().await, Some("requester"), "worker", &["frivolous"]);
 }
 
 /// Scenario 3: the worker claims the result of another input; the honest challenger re-executes, disputes,
@@ -145,16 +107,12 @@ async fn frivolous_challenger_loses_its_bond() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_worker_is_slashed_and_the_task_reopens() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, challenger) = w.party("challenger").await;
-    let (_, honest) = w.party("honest").await;
+    let [requester, liar, challenger, honest] = w.chains(["requester", "liar", "challenger", "honest"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(3);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut liar = w.worker("liar", liar, &w.digits, Some(Lie::OtherInput("heldout:4".into())));
-    let lie = liar.serve(task, &input).await.unwrap();
+    let lying = Some(Lie::OtherInput("heldout:4".into()));
+    let (task, mut liar, lie) = w.post_and_serve(&requester, ("liar", liar), &w.digits, &input, lying).await;
     let mut challenger = w.challenger("challenger", challenger, &w.digits);
     let Verdict::Disputed(d) = challenger.check(lie, &input).await.unwrap() else { panic!("the lie is disputed") };
     settle(&mut [Actor::Worker(&mut liar), Actor::Challenger(&mut challenger)]).await;
@@ -163,19 +121,7 @@ async fn lying_worker_is_slashed_and_the_task_reopens() {
     assert!(matches!(w.claim_status(lie).await, ClaimStatus::Invalidated { by, .. } if by == d));
     assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
     let slashed = w.snapshot().await;
-    start.assert_change(
-        &slashed,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("liar", -(STAKE as i128)),
-                ("challenger", (STAKE - burn(STAKE)) as i128),
-            ],
-            locked: REWARD as i128,
-            burned: burn(STAKE) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_slashed(&slashed, Some("requester"), "liar", "challenger");
     // An invalidated claim is over: it can be neither finalized nor disputed.
     let over = w.operator.finalize(lie).await.unwrap_err();
     assert!(matches!(over.canister(), Some(CanisterError::Game(GameError::ClaimNotPending))), "{over}");
@@ -184,15 +130,9 @@ async fn lying_worker_is_slashed_and_the_task_reopens() {
     let mut honest = w.worker("honest", honest, &w.digits, None);
     let claim = honest.serve(task, &input).await.unwrap();
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Agrees);
-    w.pass_window();
-    honest.finalize_next_poll();
-    honest.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    w.finalize_after_window(&mut honest, claim).await;
     assert_eq!(w.task_status(task).await, TaskStatus::Done { claim });
     let end = w.snapshot().await;
-    slashed.assert_change(
-        &end,
-        Change { balances: &[("honest", REWARD as i128)], locked: -(REWARD as i128), ..Default::default() },
-    );
+    slashed.assert_worker_paid(&end, None, "honest", &[]);
     assert_eq!(end.balances["honest"], DEPOSIT + REWARD);
 }

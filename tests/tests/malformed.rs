@@ -5,18 +5,15 @@
 //! the lying worker loses on its clock, balances exact to the unit.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use opml_bisect::agent::Trace;
 use opml_bisect::{Error, Move, MoveKind, Outcome, Reason, Role};
 use opml_prover::agent::Verdict;
 use opml_prover::chain::{Chain, ChainError};
-use opml_scenarios::lies::{LyingWorker, WrongStore};
-use opml_scenarios::{Change, STAKE, World, burn};
+use opml_scenarios::lies::{LyingWorker, WrongStore, truth};
+use opml_scenarios::{World, fixture_data};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, SubmitClaim};
-use opml_vm::Limits;
-use opml_vm::trace::GuestTrace;
 
 /// Runs `call` and checks that the canister refused it and that nothing changed: its stable memory and the
 /// game state of `claim`. Returns the typed error.
@@ -48,15 +45,10 @@ fn game(e: CanisterError) -> Error {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_calls_are_refused_with_typed_errors_and_change_nothing() {
     let w = World::start().await;
-    let data: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
-    let input = w.fixture_input(&data);
-    let truth = Arc::new(GuestTrace::new(w.fixture.program.clone(), input.inputs.clone(), Limits::default()).unwrap());
-    let lie = WrongStore::new(truth, &w.fixture.program, &input.inputs, 2, 0, 0x40);
+    let input = w.fixture_input(&fixture_data());
+    let lie = WrongStore::new(truth(&w.fixture, &input), &w.fixture.program, &input.inputs, 2, 0, 0x40);
     let (segments, output, opening) = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, chain) = w.party("challenger").await;
-    let (_, stranger) = w.party("stranger").await;
+    let [requester, liar, chain, stranger] = w.chains(["requester", "liar", "challenger", "stranger"]).await;
     let task = w.post_task(&requester, &w.fixture, &input).await;
     // A second open task on the same input, for a claim refused at submission (the first will have a claim).
     let open_task = w.post_task(&requester, &w.fixture, &input).await;
@@ -178,12 +170,5 @@ async fn malformed_calls_are_refused_with_typed_errors_and_change_nothing() {
     let e = refused(&w, claim, "a dispute after the window", stranger.open_dispute(claim)).await;
     assert_eq!(game(e), Error::ClaimNotPending, "the claim was invalidated");
 
-    before.assert_change(
-        &w.snapshot().await,
-        Change {
-            balances: &[("liar", -(STAKE as i128)), ("challenger", (STAKE - burn(STAKE)) as i128)],
-            burned: burn(STAKE) as i128,
-            ..Change::default()
-        },
-    );
+    before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }

@@ -2,10 +2,8 @@
 //! stops answering, and a frivolous challenger that stops choosing. The dispute is ended by a third party's public
 //! `timeout`, or (third test) by the canister's sweep timer alone.
 
-use std::sync::Arc;
-
 use opml_bisect::{ClaimStatus, Error as GameError, Outcome, Reason, Role};
-use opml_prover::agent::{Lie, Run, Verdict};
+use opml_prover::agent::{Lie, Verdict};
 use opml_prover::chain::Chain;
 use opml_scenarios::{Actor, BOND, Change, REWARD, STAKE, TraceChallenger, World, WorldOptions, burn, play, settle};
 use opml_verifier_canister::error::CanisterError;
@@ -16,16 +14,12 @@ use opml_verifier_canister::types::TaskStatus;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_worker_loses_on_clock() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, challenger) = w.party("challenger").await;
-    let (_, bystander) = w.party("bystander").await;
+    let [requester, liar, challenger, bystander] = w.chains(["requester", "liar", "challenger", "bystander"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(5);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut liar = w.worker("liar", liar, &w.digits, Some(Lie::OtherInput("heldout:6".into())));
-    let claim = liar.serve(task, &input).await.unwrap();
+    let lying = Some(Lie::OtherInput("heldout:6".into()));
+    let (task, mut liar, claim) = w.post_and_serve(&requester, ("liar", liar), &w.digits, &input, lying).await;
     let mut challenger = w.challenger("challenger", challenger, &w.digits);
     let Verdict::Disputed(d) = challenger.check(claim, &input).await.unwrap() else { panic!("disputed") };
     // The step commitment and one bisection round, then the worker falls silent.
@@ -36,11 +30,8 @@ async fn silent_worker_loses_on_clock() {
     assert!(view.seq >= 3, "the game was under way ({} moves)", view.seq);
 
     // Not before the worker's clock has run out.
-    let early = bystander.timeout(claim, d).await.unwrap_err();
-    assert!(matches!(early.canister(), Some(CanisterError::Game(_))), "{early}");
-    w.run_out_clock();
-    bystander.timeout(claim, d).await.unwrap();
-    assert_eq!(w.outcome(claim, d).await, Some(Outcome::ChallengerWon(Reason::Timeout)));
+    let outcome = w.timeout_after_clock(&bystander, claim, d).await;
+    assert_eq!(outcome, Some(Outcome::ChallengerWon(Reason::Timeout)));
     assert!(matches!(w.claim_status(claim).await, ClaimStatus::Invalidated { .. }));
     assert_eq!(w.task_status(task).await, TaskStatus::Open);
     // The worker wakes up too late: the dispute is over.
@@ -49,20 +40,7 @@ async fn silent_worker_loses_on_clock() {
     let again = bystander.timeout(claim, d).await.unwrap_err();
     assert!(matches!(again.canister(), Some(CanisterError::Game(GameError::DisputeOver))), "{again}");
 
-    let end = w.snapshot().await;
-    start.assert_change(
-        &end,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("liar", -(STAKE as i128)),
-                ("challenger", (STAKE - burn(STAKE)) as i128),
-            ],
-            locked: REWARD as i128,
-            burned: burn(STAKE) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_slashed(&w.snapshot().await, Some("requester"), "liar", "challenger");
 }
 
 /// A frivolous challenger (it ran another input) plays the first rounds, then goes silent; once its clock has
@@ -70,17 +48,12 @@ async fn silent_worker_loses_on_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_challenger_loses_on_clock() {
     let w = World::start().await;
-    let (_, requester) = w.party("requester").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, frivolous) = w.party("frivolous").await;
-    let (_, bystander) = w.party("bystander").await;
+    let [requester, worker, frivolous, bystander] = w.chains(["requester", "worker", "frivolous", "bystander"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(5);
-    let task = w.post_task(&requester, &w.digits, &input).await;
-    let mut worker = w.worker("worker", worker, &w.digits, None);
-    let claim = worker.serve(task, &input).await.unwrap();
-    let mut frivolous = TraceChallenger::new(frivolous, Arc::new(Run::new(&w.digits, &w.digits_input(6)).unwrap()));
+    let (_, mut worker, claim) = w.post_and_serve(&requester, ("worker", worker), &w.digits, &input, None).await;
+    let mut frivolous = TraceChallenger::new(frivolous, w.digits_run(6));
     let d = frivolous.open(claim).await.unwrap();
     play(&mut [Actor::Worker(&mut worker), Actor::Trace(&mut frivolous)], 3).await;
     // The worker answers what is left to answer, then waits for the challenger.
@@ -88,31 +61,12 @@ async fn silent_challenger_loses_on_clock() {
     assert_eq!(w.operator.get_dispute(claim, d).await.unwrap().mover, Some(Role::Challenger));
     assert!(frivolous.refused().is_none(), "it went silent mid-bisection, not at the proof");
 
-    let early = bystander.timeout(claim, d).await.unwrap_err();
-    assert!(matches!(early.canister(), Some(CanisterError::Game(_))), "{early}");
-    w.run_out_clock();
-    bystander.timeout(claim, d).await.unwrap();
-    assert_eq!(w.outcome(claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)));
+    assert_eq!(w.timeout_after_clock(&bystander, claim, d).await, Some(Outcome::WorkerWon(Reason::Timeout)));
     // A move after the end is refused.
     assert_eq!(frivolous.poll().await.unwrap(), 0);
-    w.pass_window();
-    worker.finalize_next_poll();
-    worker.poll().await.unwrap();
-    assert!(matches!(w.claim_status(claim).await, ClaimStatus::Final { .. }));
+    w.finalize_after_window(&mut worker, claim).await;
 
-    let end = w.snapshot().await;
-    start.assert_change(
-        &end,
-        Change {
-            balances: &[
-                ("requester", -(REWARD as i128)),
-                ("worker", (REWARD + BOND - burn(BOND)) as i128),
-                ("frivolous", -(BOND as i128)),
-            ],
-            burned: burn(BOND) as i128,
-            ..Default::default()
-        },
-    );
+    start.assert_worker_paid(&w.snapshot().await, Some("requester"), "worker", &["frivolous"]);
 }
 
 /// With the sweep timer configured, nobody has to call anything: when time passes the canister's own timer
@@ -121,11 +75,8 @@ async fn silent_challenger_loses_on_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_timer_ends_silent_disputes() {
     let w = World::start_with(WorldOptions { sweep_interval_s: 60, ..Default::default() }).await;
-    let (_, requester) = w.party("requester").await;
-    let (_, liar) = w.party("liar").await;
-    let (_, worker) = w.party("worker").await;
-    let (_, challenger) = w.party("challenger").await;
-    let (_, frivolous) = w.party("frivolous").await;
+    let [requester, liar, worker, challenger, frivolous] =
+        w.chains(["requester", "liar", "worker", "challenger", "frivolous"]).await;
     let start = w.snapshot().await;
 
     let input = w.digits_input(7);
@@ -137,7 +88,7 @@ async fn sweep_timer_ends_silent_disputes() {
     let claim = worker.serve(honest_task, &input).await.unwrap();
     let mut challenger = w.challenger("challenger", challenger, &w.digits);
     let Verdict::Disputed(d_lie) = challenger.check(lie, &input).await.unwrap() else { panic!("disputed") };
-    let mut frivolous = TraceChallenger::new(frivolous, Arc::new(Run::new(&w.digits, &w.digits_input(8)).unwrap()));
+    let mut frivolous = TraceChallenger::new(frivolous, w.digits_run(8));
     let d_honest = frivolous.open(claim).await.unwrap();
     // One round each, then the liar and the frivolous challenger fall silent.
     play(&mut [Actor::Worker(&mut liar), Actor::Challenger(&mut challenger)], 3).await;
