@@ -140,23 +140,12 @@ impl StateHasher {
             tables = list_link(&tables, &table_commitment(ty, t.size(), t.max, &table_tree_root(&t.elems)));
         }
         let mut h = StateHeader {
-            status: StatusCode::Idle,
-            trap: 0,
-            func: 0,
-            pc: 0,
-            depth: 0,
-            height: 0,
-            n_ops: 0,
-            n_locals: 0,
-            seg_steps: 0,
-            operands: ZERO,
-            locals: ZERO,
-            frames: ZERO,
             globals: globals_root(&m.globals),
             memories,
             tables,
             dropped: dropped_hash(&m.data_dropped, &m.elem_dropped),
             io: m.io.as_ref().map_or(ZERO, |io| io.hash()),
+            ..crate::verify::NO_FRAME
         };
         match m.status {
             Status::Idle => {}

@@ -18,6 +18,28 @@ use crate::root::{
 use crate::trap::TrapCode;
 use crate::value::Slot;
 
+/// An idle header with no frame, operand or local and zero store commitments: the base of a frameless post-state
+/// here and of `commit::StateHasher::header` (which then sets the status and frame fields as the machine says).
+pub(crate) const NO_FRAME: StateHeader = StateHeader {
+    status: StatusCode::Idle,
+    trap: 0,
+    func: 0,
+    pc: 0,
+    depth: 0,
+    height: 0,
+    n_ops: 0,
+    n_locals: 0,
+    seg_steps: 0,
+    operands: ZERO,
+    locals: ZERO,
+    frames: ZERO,
+    globals: ZERO,
+    memories: ZERO,
+    tables: ZERO,
+    dropped: ZERO,
+    io: ZERO,
+};
+
 type E = ProofError;
 
 /// A sparse view of a fixed-depth Merkle tree: the opened leaves with their paths, enough to
@@ -847,6 +869,21 @@ fn start_segment(h: StateHeader, p: &OneStepProof, prog: &ProgramCommitment) -> 
     Ok(post)
 }
 
+/// `h` with `status` and `trap` and no frame left (a segment's end or a trap): its store and I/O commitments
+/// kept, every frame field zero.
+fn frameless(h: &StateHeader, status: StatusCode, trap: u8) -> StateHeader {
+    StateHeader {
+        status,
+        trap,
+        globals: h.globals,
+        memories: h.memories,
+        tables: h.tables,
+        dropped: h.dropped,
+        io: h.io,
+        ..NO_FRAME
+    }
+}
+
 fn post_header(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<StateHeader, E> {
     let mut h = st.h;
     if let Some(io) = st.io.as_mut() {
@@ -880,33 +917,11 @@ fn post_header(mut st: Partial<'_>, trap: Option<TrapCode>) -> Result<StateHeade
         h.dropped = dropped_hash(d, e);
     }
     if let Some(more) = st.segment_end {
-        h.status = if more { StatusCode::Idle } else { StatusCode::Halted };
-        h.seg_steps = 0;
-        h.func = 0;
-        h.pc = 0;
-        h.depth = 0;
-        h.height = 0;
-        h.n_ops = 0;
-        h.n_locals = 0;
-        h.operands = ZERO;
-        h.locals = ZERO;
-        h.frames = ZERO;
-        return Ok(h);
+        let status = if more { StatusCode::Idle } else { StatusCode::Halted };
+        return Ok(frameless(&h, status, h.trap));
     }
     if let Some(t) = trap {
-        h.status = StatusCode::Trapped;
-        h.trap = t as u8;
-        h.seg_steps = 0;
-        h.func = 0;
-        h.pc = 0;
-        h.depth = 0;
-        h.height = 0;
-        h.n_ops = 0;
-        h.n_locals = 0;
-        h.operands = ZERO;
-        h.locals = ZERO;
-        h.frames = ZERO;
-        return Ok(h);
+        return Ok(frameless(&h, StatusCode::Trapped, t as u8));
     }
     h.operands = st.ops.iter().fold(st.ops_rest, |acc, s| crate::hash::operand_link(&acc, *s));
     h.n_ops = st.hidden + st.ops.len() as u32;
@@ -1038,21 +1053,11 @@ mod final_tests {
         let header = StateHeader {
             status,
             trap,
-            func: 0,
-            pc: 0,
-            depth: 0,
-            height: 0,
-            n_ops: 0,
-            n_locals: 0,
-            seg_steps: 0,
-            operands: ZERO,
-            locals: ZERO,
-            frames: ZERO,
             globals: [1; 32],
             memories: [2; 32],
-            tables: ZERO,
             dropped: [3; 32],
             io: io_hash(&INPUT, output.len() as u64, &tree, segment),
+            ..NO_FRAME
         };
         let mut opening = header.encode().to_vec();
         opening.extend_from_slice(&INPUT);
