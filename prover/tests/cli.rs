@@ -39,6 +39,16 @@ fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, principal)
 }
 
+/// A fresh identities directory for `test`, its operator's identity in it, and a devnet started with `extra` flags
+/// on which that operator may register programs.
+fn operator_devnet(test: &str, extra: &[&str]) -> (PathBuf, PathBuf, Devnet) {
+    let dir = std::env::temp_dir().join(format!("opml-cli-{test}-ids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (op, op_principal) = identity(&dir, "operator");
+    let net = Devnet::start(test, &op_principal, extra);
+    (dir, op, net)
+}
+
 /// A minimal HTTP/1.1 request (Connection: close); returns status and body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -376,10 +386,7 @@ fn balances(net: &Devnet, id: &Path) -> (u64, u128) {
 #[test]
 fn watch_daemon_catches_a_lie_submitted_while_it_runs() {
     let start = Instant::now();
-    let dir = std::env::temp_dir().join(format!("opml-cli-watch-ids-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (op, op_principal) = identity(&dir, "operator");
-    let net = Devnet::start("watch", &op_principal, &[]);
+    let (dir, op, net) = operator_devnet("watch", &[]);
     net.register_digits(&op);
     let req = net.funded("requester", 1_000_000_000);
     let cheat = net.funded("cheater", 1_000_000_000);
@@ -448,10 +455,7 @@ fn watch_daemon_catches_a_lie_submitted_while_it_runs() {
 #[test]
 fn withdraw_moves_exactly_the_amount_and_the_fee() {
     let start = Instant::now();
-    let dir = std::env::temp_dir().join(format!("opml-cli-withdraw-ids-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (_, op_principal) = identity(&dir, "operator");
-    let net = Devnet::start("withdraw", &op_principal, &[]);
+    let (dir, _, net) = operator_devnet("withdraw", &[]);
     // `--json identity new` for scripts.
     let (code, out, err) = opml(&["--json", "identity", "new", dir.join("user.pem").to_str().unwrap()], &[]);
     assert_eq!((code, err.as_str()), (0, ""));
@@ -493,11 +497,8 @@ fn withdraw_moves_exactly_the_amount_and_the_fee() {
 #[test]
 fn challenge_exits_3_when_its_dispute_is_lost() {
     let start = Instant::now();
-    let dir = std::env::temp_dir().join(format!("opml-cli-lost-ids-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (op, op_principal) = identity(&dir, "operator");
     // Short dispute clocks are allowed on this devnet.
-    let net = Devnet::start("lost", &op_principal, &["--min-clock-s", "1"]);
+    let (dir, op, net) = operator_devnet("lost", &["--min-clock-s", "1"]);
     net.register_digits(&op);
     let req = net.funded("requester", 1_000_000_000);
     let cheat = net.funded("cheater", 1_000_000_000);
