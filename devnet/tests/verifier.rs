@@ -315,6 +315,21 @@ fn config(ledger: Principal, fee: u64) -> Config {
 
 /// The faucet (`devnet_mint`, through the agent), then `icrc2_approve` and `deposit`; checks the ledger and the
 /// canister balance to the unit. Returns the caller's ledger balance afterwards.
+/// The ICRC-2 approval a deposit of `amount` into canister `spender` needs: the amount plus the ledger `fee` of
+/// the `transfer_from` the canister makes.
+fn approve_deposit(spender: Principal, amount: u64, fee: u128) -> ApproveArgs {
+    ApproveArgs {
+        from_subaccount: None,
+        spender: account(spender),
+        amount: Nat::from(u128::from(amount) + fee),
+        expected_allowance: None,
+        expires_at: None,
+        fee: None,
+        memo: None,
+        created_at_time: None,
+    }
+}
+
 async fn fund(net: &Net, who: &Agent, amount: u64) -> u128 {
     let me = who.get_principal().unwrap();
     let fee = net.devnet.ledger_fee();
@@ -329,16 +344,7 @@ async fn fund(net: &Net, who: &Agent, amount: u64) -> u128 {
     let r: Result<Nat, LedgerError> =
         update(who, ledger, "devnet_mint", (MintArgs { to: account(me), amount: Nat::from(minted) },)).await;
     r.expect("faucet");
-    let approve = ApproveArgs {
-        from_subaccount: None,
-        spender: account(net.id),
-        amount: Nat::from(u128::from(amount) + fee),
-        expected_allowance: None,
-        expires_at: None,
-        fee: None,
-        memo: None,
-        created_at_time: None,
-    };
+    let approve = approve_deposit(net.id, amount, fee);
     let r: Result<Nat, LedgerError> = update(who, ledger, "icrc2_approve", (approve,)).await;
     r.expect("approve");
     let in_canister = net.balance(me).await;
@@ -1008,16 +1014,7 @@ fn move_cost_with_many_disputes_on_one_claim() {
     };
     let fund = |who: Principal, amount: u64| {
         devnet.mint(who, u128::from(amount) + 3 * fee).unwrap();
-        let approve = ApproveArgs {
-            from_subaccount: None,
-            spender: account(id),
-            amount: Nat::from(u128::from(amount) + fee),
-            expected_allowance: None,
-            expires_at: None,
-            fee: None,
-            memo: None,
-            created_at_time: None,
-        };
+        let approve = approve_deposit(id, amount, fee);
         let r = devnet.update_call(who, devnet.ledger_id(), "icrc2_approve", Encode!(&approve).unwrap()).unwrap();
         Decode!(&r, Result<Nat, LedgerError>).unwrap().expect("approve");
         let r = call(who, "deposit", Encode!(&DepositArgs { from_subaccount: None, amount }).unwrap());
