@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use opml_bisect::agent::Trace;
 use opml_bisect::vm::VmTraceAdapter;
-use opml_bisect::{ClaimStatus, Error, FinalStatus, Move, Outcome, Phase, Reason};
+use opml_bisect::{ClaimStatus, Error, FinalStatus, Hash, Move, Outcome, Phase, Reason};
 use opml_prover::agent::{Challenger, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain};
 use opml_prover::model::Model;
@@ -30,6 +30,17 @@ fn game_error<T: std::fmt::Debug>(r: Result<T, ChainError>) -> Error {
 /// Polls a lying worker and an honest challenger agent until neither moves; returns the moves made.
 async fn duel(liar: &mut dyn Dishonest, challenger: &mut Challenger<IcChain>) -> u32 {
     settle(&mut [Actor::Liar(liar), Actor::Challenger(challenger)]).await
+}
+
+/// Where dispute `d` on `claim` ended: asserts it was resolved as `outcome` at its one-step proof; returns the
+/// proven step's segment and index and the worker's root after it.
+async fn proven_step(w: &World, claim: Id, d: u32, outcome: Outcome) -> (u64, u64, Hash) {
+    let view = w.operator.get_dispute(claim, d).await.unwrap();
+    assert_eq!(view.resolution.map(|r| r.outcome), Some(outcome), "dispute {d} on claim {claim}");
+    match view.phase {
+        Phase::ProveStep { segment, step, post, .. } => (segment, step, post),
+        other => panic!("dispute {d} on claim {claim} ended in {other:?}"),
+    }
 }
 
 /// The parties of a one-claim scenario and its task, posted by "requester" on `input`.
@@ -90,14 +101,8 @@ async fn wrong_store_is_found_at_its_instruction_and_the_proof_wins() {
     let claim = liar.claim();
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
     let moves = duel(&mut liar, &mut challenger).await;
-    let d = w.operator.get_dispute(claim, 0).await.unwrap();
-    assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)), "after {moves} moves");
-    match d.phase {
-        Phase::ProveStep { segment: s, step: j, .. } => {
-            assert_eq!((s, j), (segment, step), "the bisection ends at the wrong store")
-        }
-        other => panic!("ended in {other:?}"),
-    }
+    let (s, j, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
+    assert_eq!((s, j), (segment, step), "the bisection ends at the wrong store (after {moves} moves)");
     assert!(liar.refused().is_none(), "every move of the liar was a legal one");
     assert_eq!(w.claim_status(claim).await, ClaimStatus::Invalidated { by: 0, at_ns: resolved_at(&w, claim).await });
     assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
@@ -133,15 +138,9 @@ async fn inconsistent_trace_with_the_right_output_is_left_alone_and_loses_if_dis
     let mut watcher = TraceChallenger::new(watcher, Arc::new(VmTraceAdapter::new(truth.clone())));
     assert_eq!(watcher.open(claim).await.unwrap(), 0);
     settle(&mut [Actor::Liar(&mut liar), Actor::Trace(&mut watcher)]).await;
-    let d = w.operator.get_dispute(claim, 0).await.unwrap();
-    assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
-    match d.phase {
-        Phase::ProveStep { segment, post, .. } => {
-            assert_eq!(segment, 1, "the dispute is over the segment that ends at the wrong boundary");
-            assert_eq!(post, fake, "and its last step, which the liar says reaches the wrong root");
-        }
-        other => panic!("ended in {other:?}"),
-    }
+    let (segment, _, post) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
+    assert_eq!(segment, 1, "the dispute is over the segment that ends at the wrong boundary");
+    assert_eq!(post, fake, "and its last step, which the liar says reaches the wrong root");
     before.assert_worker_slashed(&w.snapshot().await, None, "liar", "watcher");
 }
 
@@ -168,7 +167,7 @@ async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
     let points = w.operator.get_dispute(claim, 0).await.unwrap().points_to_post;
     let i = points.iter().position(|&p| p == 2).expect("boundary 2 is posted in the first round (arity 8)");
     assert_ne!(roots[i].0, truth.boundary_root(2));
-    roots[i] = opml_bisect::Hash(truth.boundary_root(2));
+    roots[i] = Hash(truth.boundary_root(2));
     let digest = w.devnet.state_digest(w.canister).unwrap();
     let view = w.operator.get_dispute(claim, 0).await.unwrap();
     let mv = Move::PostRoots { roots, proofs };
@@ -206,14 +205,8 @@ async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step()
     let mut challenger = w.challenger("challenger", chain, &w.fixture);
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
     duel(&mut liar, &mut challenger).await;
-    let d = w.operator.get_dispute(claim, 0).await.unwrap();
-    assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
-    match d.phase {
-        Phase::ProveStep { segment: s, step, .. } => {
-            assert_eq!((s, step), (segment, steps - 1), "led to the last step, not to the wrong store at {wrong_step}")
-        }
-        other => panic!("ended in {other:?}"),
-    }
+    let (s, step, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
+    assert_eq!((s, step), (segment, steps - 1), "led to the last step, not to the wrong store at {wrong_step}");
     before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }
 
@@ -370,9 +363,8 @@ async fn lying_about_a_trapping_guest_loses() {
         let mut challenger = w.challenger("challenger", chain, &program);
         assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0), "{name}");
         duel(&mut liar, &mut challenger).await;
-        let d = w.operator.get_dispute(claim, 0).await.unwrap();
-        assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)), "{name}");
-        assert!(matches!(d.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{name}: {:?}", d.phase);
+        let (s, j, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
+        assert_eq!((s, j), (0, step), "{name}");
         before.assert_worker_slashed(&w.snapshot().await, None, &l, &c);
     }
 }
@@ -446,7 +438,7 @@ async fn challengers_disputing_a_true_trap_claim_lose_their_bonds() {
     let other_trap = Arc::new(WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, 0x02));
     assert_eq!(other_trap.status, Status::Trapped(TrapCode::Unreachable));
     assert_eq!(other_trap.output, b"pre!", "the same output, another trap");
-    assert_ne!(other_trap.boundary_root(2), opml_bisect::Hash(truth.run().final_root()));
+    assert_ne!(other_trap.boundary_root(2), Hash(truth.run().final_root()));
     let step = halts.step;
 
     let losers = ["believes-halt", "believes-unreachable"];
@@ -464,9 +456,8 @@ async fn challengers_disputing_a_true_trap_claim_lose_their_bonds() {
     let [halt, trap] = &mut challengers;
     settle(&mut [Actor::Worker(&mut worker), Actor::Trace(halt), Actor::Trace(trap)]).await;
     for d in 0..2u32 {
-        let view = w.operator.get_dispute(claim, d).await.unwrap();
-        assert_eq!(view.resolution.map(|r| r.outcome), Some(Outcome::WorkerWon(Reason::StepProof)), "dispute {d}");
-        assert!(matches!(view.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", view.phase);
+        let (s, j, _) = proven_step(&w, claim, d, Outcome::WorkerWon(Reason::StepProof)).await;
+        assert_eq!((s, j), (0, step), "dispute {d}");
     }
     assert!(challengers.iter().all(|c| c.refused().is_none()), "every challenger move was legal");
     w.finalize_after_window(&mut worker, claim).await;
@@ -532,9 +523,8 @@ async fn claiming_a_trap_for_a_run_that_halts_loses() {
     let mut challenger = w.challenger("challenger", chain, &program);
     assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0), "the true run halts");
     duel(&mut liar, &mut challenger).await;
-    let d = w.operator.get_dispute(claim, 0).await.unwrap();
-    assert_eq!(d.resolution.map(|r| r.outcome), Some(Outcome::ChallengerWon(Reason::StepProof)));
-    assert!(matches!(d.phase, Phase::ProveStep { segment: 0, step: j, .. } if j == step), "{:?}", d.phase);
+    let (s, j, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
+    assert_eq!((s, j), (0, step));
     assert_eq!(w.task_status(task).await, TaskStatus::Open, "the task reopens");
     before.assert_worker_slashed(&w.snapshot().await, None, "liar", "challenger");
 }
