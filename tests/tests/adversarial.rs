@@ -13,7 +13,7 @@ use opml_prover::agent::{Challenger, ModelProgram, TaskInput, Verdict, Worker};
 use opml_prover::chain::{Chain, ChainError, IcChain};
 use opml_prover::model::Model;
 use opml_scenarios::lies::{Dishonest, Forgery, LyingWorker, TwoFaced, WrongBoundary, WrongStore, truth};
-use opml_scenarios::{Actor, TraceChallenger, World, fixture_data, settle};
+use opml_scenarios::{Actor, Snapshot, TraceChallenger, World, fixture_data, settle};
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::types::{Id, PlayArgs, TaskStatus};
 use opml_vm::io::Inputs;
@@ -81,6 +81,23 @@ async fn submit<T: Trace>(
     (liar, s.challenger)
 }
 
+/// A fixture task on `input` staged, `lie` submitted as the liar's claim and disputed by the honest "challenger"
+/// agent (dispute 0). Returns the snapshot taken before the claim, the task, the liar and the challenger.
+async fn disputed<T: Trace>(
+    w: &World,
+    input: &TaskInput,
+    lie: T,
+    claimed: (u64, Vec<u8>, Vec<u8>),
+) -> (Snapshot, Id, LyingWorker<T>, Challenger<IcChain>) {
+    let st = stage(w, &w.fixture, input).await;
+    let task = st.task;
+    let before = w.snapshot().await;
+    let (liar, chain) = submit(st, &w.fixture, input, lie, claimed).await;
+    let mut challenger = w.challenger("challenger", chain, &w.fixture);
+    assert_eq!(challenger.check(liar.claim(), input).await.unwrap(), Verdict::Disputed(0));
+    (before, task, liar, challenger)
+}
+
 /// Scenario 5: the worker writes one wrong value to memory (an `i64.store` of the last segment). The bisection
 /// comes down to exactly that instruction and the honest challenger's one-step proof wins.
 #[tokio::test(flavor = "multi_thread")]
@@ -93,13 +110,8 @@ async fn wrong_store_is_found_at_its_instruction_and_the_proof_wins() {
     assert_ne!(lie.output, truth.run().output, "the wrong store reaches the output");
     let (segment, step) = (lie.segment, lie.step);
     let (segments, output, opening) = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
-    let st = stage(&w, &w.fixture, &input).await;
-    let task = st.task;
-    let before = w.snapshot().await;
-    let (mut liar, chain) = submit(st, &w.fixture, &input, lie, (segments, output, opening)).await;
-    let mut challenger = w.challenger("challenger", chain, &w.fixture);
+    let (before, task, mut liar, mut challenger) = disputed(&w, &input, lie, (segments, output, opening)).await;
     let claim = liar.claim();
-    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
     let moves = duel(&mut liar, &mut challenger).await;
     let (s, j, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
     assert_eq!((s, j), (segment, step), "the bisection ends at the wrong store (after {moves} moves)");
@@ -154,12 +166,8 @@ async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
     let truth = truth(&w.fixture, &input);
     let lie = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 1, 0, 0x10);
     let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
-    let st = stage(&w, &w.fixture, &input).await;
-    let before = w.snapshot().await;
-    let (liar, chain) = submit(st, &w.fixture, &input, lie, claimed).await;
+    let (before, _, liar, mut challenger) = disputed(&w, &input, lie, claimed).await;
     let claim = liar.claim();
-    let mut challenger = w.challenger("challenger", chain, &w.fixture);
-    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
 
     let (seq, mv) = liar.next_move(0).await.unwrap().expect("the liar posts first");
     let Move::PostRoots { mut roots, proofs } = mv else { panic!("a PostRoots first") };
@@ -198,12 +206,8 @@ async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step()
     let (segment, wrong_step, steps) = (committed.segment, committed.step, committed.step_count(2));
     assert_eq!(steps, truth.step_count(2).unwrap(), "the wrong value does not change the control flow");
     let lie = TwoFaced { committed, posted: VmTraceAdapter::new(truth.clone()) };
-    let st = stage(&w, &w.fixture, &input).await;
-    let before = w.snapshot().await;
-    let (mut liar, chain) = submit(st, &w.fixture, &input, lie, claimed).await;
+    let (before, _, mut liar, mut challenger) = disputed(&w, &input, lie, claimed).await;
     let claim = liar.claim();
-    let mut challenger = w.challenger("challenger", chain, &w.fixture);
-    assert_eq!(challenger.check(claim, &input).await.unwrap(), Verdict::Disputed(0));
     duel(&mut liar, &mut challenger).await;
     let (s, step, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
     assert_eq!((s, step), (segment, steps - 1), "led to the last step, not to the wrong store at {wrong_step}");
