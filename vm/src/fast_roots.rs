@@ -153,27 +153,14 @@ impl Drop for RootPipeline {
 mod tests {
     use super::*;
     use crate::limits::WASM_PAGE;
-    use crate::root::{StatusCode, memory_tree_root};
+    use crate::root::memory_tree_root;
 
     fn header(seed: u8) -> StateHeader {
         StateHeader {
-            status: StatusCode::Idle,
-            trap: 0,
-            func: 0,
-            pc: 0,
-            depth: 0,
-            height: 0,
-            n_ops: 0,
-            n_locals: 0,
-            seg_steps: 0,
-            operands: ZERO,
-            locals: ZERO,
-            frames: ZERO,
             globals: [seed; 32],
             memories: [0xEE; 32],
-            tables: ZERO,
-            dropped: ZERO,
             io: [seed.wrapping_mul(3); 32],
+            ..crate::verify::NO_FRAME
         }
     }
 
