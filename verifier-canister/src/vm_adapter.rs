@@ -56,10 +56,10 @@ fn rejected(e: impl core::fmt::Display) -> VerifierError {
 
 impl ProgramVm for OpmlVm {
     fn derive(&self, wasm: &[u8]) -> Result<DerivedProgram, String> {
-        let g = opml_vm::guest::GuestProgram::new(wasm).map_err(|e| format!("invalid guest: {e}"))?;
-        let limits = Limits::default();
-        let c = g.commitment(limits).map_err(|e| format!("cannot commit: {e}"))?;
-        let h = g.initial_header(limits).map_err(|e| format!("cannot build the initial state: {e}"))?;
+        // One load, one machine: the commitment and the initial header are read from the machine the loader
+        // instantiates to check the guest (with the default limits, it is the machine they would each build).
+        let (_, c, h) = opml_vm::guest::GuestProgram::new_committed(wasm, Limits::default())
+            .map_err(|e| format!("invalid guest: {e}"))?;
         Ok(DerivedProgram { program: program_hash(&c), data: program_data(&c, &h) })
     }
 

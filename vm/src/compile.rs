@@ -207,6 +207,54 @@ pub(crate) fn compile_body(
     })
 }
 
+/// Validates one function body and measures its frame (parameters, locals, highest operand height) without
+/// compiling it: what the stack-metering rewrite needs of the user's module, whose compiled code is never run (the
+/// rewritten module is compiled instead). Reports the same errors as [`compile_body`] for every body the validator
+/// rejects: local declarations, the reserved `memory.size`/`memory.grow` byte, then each operator in order. The
+/// compiler's own rejections of validated operators (unsupported operators, a safety net: none of
+/// [`crate::module::FEATURES`] reaches them) are left to the compilation of the rewritten module.
+pub(crate) fn measure_body(
+    fv: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    ty: &FuncType,
+) -> Result<Code, ModuleError> {
+    let mut locals = Vec::new();
+    let mut num_locals: u32 = 0;
+    let mut reader = body.get_locals_reader()?;
+    for _ in 0..reader.get_count() {
+        let offset = reader.original_position();
+        let (count, t) = reader.read()?;
+        fv.define_locals(offset, count, t)?;
+        let vt = ValType::from_wasmparser(t).ok_or_else(|| unsupported(format!("local type {t:?}"), offset))?;
+        num_locals = num_locals.checked_add(count).ok_or_else(|| unsupported("too many locals".into(), offset))?;
+        if count > 0 {
+            locals.push((count, vt));
+        }
+    }
+    let mut max_height: u32 = 0;
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        let (op, offset) = ops.read_with_offset()?;
+        // As in `compile_body`: WebAssembly 2.0's reserved memory index is one 0x00 byte.
+        if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. })
+            && ops.original_position() - offset != 2
+        {
+            return Err(ModuleError::Invalid { message: "zero byte expected".into(), offset });
+        }
+        fv.op(offset, &op)?;
+        max_height = max_height.max(fv.operand_stack_height());
+    }
+    fv.finish(ops.original_position())?;
+    Ok(Code {
+        ops: Vec::new(),
+        params: ty.params.len() as u32,
+        locals,
+        num_locals,
+        results: ty.results.len() as u32,
+        max_height,
+    })
+}
+
 /// Branch ops emitted for one operator, computed from the pre-validation stacks.
 enum Pre {
     One(Op),

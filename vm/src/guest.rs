@@ -72,7 +72,30 @@ fn profile(msg: impl Into<String>) -> GuestError {
 impl GuestProgram {
     /// Validates `wasm` as a guest and prepares it (global exports added).
     pub fn new(wasm: &[u8]) -> Result<Self, GuestError> {
-        let user = Module::new(wasm)?;
+        Ok(Self::load(wasm)?.0)
+    }
+
+    /// [`GuestProgram::new`] with the program's commitment and initial header under `limits` (see
+    /// [`GuestProgram::commitment`], [`GuestProgram::initial_header`]): what registration derives. Both are read
+    /// from the one machine the loader instantiates anyway when `limits` are the default ones, as the canister's
+    /// are (each instantiation copies the data segments and costs ~0.9B instructions for a 2 MiB guest).
+    pub fn new_committed(wasm: &[u8], limits: Limits) -> Result<(Self, ProgramCommitment, StateHeader), GuestError> {
+        let (program, machine) = Self::load(wasm)?;
+        let machine = if limits == Limits::default() {
+            machine
+        } else {
+            program.machine(Arc::new(Inputs::new(Vec::new())), limits)?
+        };
+        let commitment = machine.program_index().commitment;
+        let header = Self::header_of(&machine);
+        Ok((program, commitment, header))
+    }
+
+    /// Loads the guest; also returns the machine instantiated (over no input, default limits) to check it.
+    fn load(wasm: &[u8]) -> Result<(Self, Machine), GuestError> {
+        // The user's module is validated, not compiled: only its shape and frame sizes feed the metering rewrite,
+        // and the rewritten module (a superset of its code) is compiled below.
+        let user = Module::new_uncompiled(wasm)?;
         for imp in user.imports() {
             if !matches!(imp.ty, ExternType::Func(_)) {
                 return Err(profile(format!("import {}.{} is not a function", imp.module, imp.name)));
@@ -199,7 +222,7 @@ impl GuestProgram {
         let m = program.machine(Arc::new(Inputs::new(Vec::new())), Limits::default())?;
         program.constant_globals =
             program.module.globals.iter().enumerate().map(|(g, ty)| ty.ty.is_ref().then(|| m.globals[g])).collect();
-        Ok(program)
+        Ok((program, m))
     }
 
     /// The export name under which global `g` is visible.
@@ -290,10 +313,14 @@ impl GuestProgram {
 
     /// The header of the initial state with the I/O component left for [`initial_root`] to fill.
     pub fn initial_header(&self, limits: Limits) -> Result<StateHeader, GuestError> {
-        let m = self.machine(Arc::new(Inputs::new(Vec::new())), limits)?;
-        let mut h = crate::commit::StateHasher::new().header(&m);
+        Ok(Self::header_of(&self.machine(Arc::new(Inputs::new(Vec::new())), limits)?))
+    }
+
+    /// The header of a freshly instantiated machine, I/O left empty.
+    fn header_of(m: &Machine) -> StateHeader {
+        let mut h = crate::commit::StateHasher::new().header(m);
         h.io = crate::hash::ZERO;
-        Ok(h)
+        h
     }
 }
 

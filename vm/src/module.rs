@@ -6,7 +6,7 @@ use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, Parser, Payload, TypeRef, ValidPayload, Validator, WasmFeatures,
 };
 
-use crate::compile::compile_body;
+use crate::compile::{compile_body, measure_body};
 use crate::error::ModuleError;
 use crate::instr::Op;
 use crate::value::{FuncType, Slot, ValType, ref_to_slot};
@@ -236,6 +236,18 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleError
 impl Module {
     /// Parses, validates (exactly [`FEATURES`]) and compiles a binary module.
     pub fn new(wasm: &[u8]) -> Result<Module, ModuleError> {
+        Self::parse(wasm, true)
+    }
+
+    /// Parses and validates a binary module like [`Module::new`], but leaves every body's `ops` empty (see
+    /// [`crate::compile::measure_body`]): for the guest loader, which only needs the user's module's shape and frame
+    /// sizes to rewrite it, and compiles the rewritten module. Compilation is most of the loader's cost, and
+    /// registration on the IC pays for every instruction.
+    pub(crate) fn new_uncompiled(wasm: &[u8]) -> Result<Module, ModuleError> {
+        Self::parse(wasm, false)
+    }
+
+    fn parse(wasm: &[u8], compile: bool) -> Result<Module, ModuleError> {
         let mut validator = Validator::new_with_features(FEATURES);
         let mut m = Module {
             types: Vec::new(),
@@ -262,7 +274,11 @@ impl Module {
                 let mut fv = func.into_validator(std::mem::take(&mut allocs));
                 let idx = m.num_imported_funcs as usize + m.code.len();
                 let ty = m.types[m.func_types[idx] as usize].clone();
-                let code = compile_body(&mut fv, &body, &ty, &m.types)?;
+                let code = if compile {
+                    compile_body(&mut fv, &body, &ty, &m.types)?
+                } else {
+                    measure_body(&mut fv, &body, &ty)?
+                };
                 allocs = fv.into_allocations();
                 m.code.push(Arc::new(code));
                 continue;
