@@ -308,11 +308,11 @@ fn guests_register_within_the_update_limits() {
 }
 
 /// Issue 6's target for code: a 2 MiB code-heavy guest registered within 40B. Not met: `finish_upload` takes
-/// ~63B instructions for straight-line arithmetic and ~93B for `nop` runs (where it goes: docs/benchmarks.md,
-/// "Registration of a 2 MiB guest"). Kept as the acceptance check, and ignored until registration is staged or made
-/// cheaper (about 75 s on the devnet): `cargo test -p opml-devnet --test registration -- --ignored --nocapture`.
+/// ~57B instructions for straight-line arithmetic and ~84B for `nop` runs (where it goes: docs/benchmarks.md,
+/// "Registration of a 2 MiB guest"). Kept as the acceptance check, and ignored until registration is staged over
+/// several messages: `cargo test -p opml-devnet --test registration -- --ignored --nocapture`.
 #[test]
-#[ignore = "a 2 MiB code-heavy guest takes 63-93B instructions to register, over the 40B update limit (issue 6)"]
+#[ignore = "a 2 MiB code-heavy guest takes 57-84B instructions to register, over the 40B update limit (issue 6)"]
 fn two_mib_code_heavy_guests_register_within_the_update_limit() {
     let over = register_all(&[
         ("code-heavy, arithmetic (2 instructions / 3 bytes)", code_heavy(TARGET, false)),
