@@ -42,8 +42,8 @@ pub fn frame_cost(params: u32, locals: u32, max_height: u32) -> u32 {
     (4u64 + params as u64 + locals as u64 + max_height as u64).clamp(MIN_FRAME_COST as u64, u32::MAX as u64 / 2) as u32
 }
 
-/// `wasm` (valid, compiled as `module`) with stack metering added (see the module docs). `entry` is the index of
-/// the function exported as `opml_step`, of type `[] -> [i32]`.
+/// `wasm` (valid, parsed as `module`: only its shape and frame sizes are read, not its ops) with stack metering
+/// added (see the module docs). `entry` is the index of the function exported as `opml_step`, of type `[] -> [i32]`.
 pub fn instrument(wasm: &[u8], module: &Module, entry: u32) -> Result<Vec<u8>, ModuleError> {
     let invalid = |message: &str| ModuleError::Unsupported { message: String::from(message), offset: 0 };
     let num_funcs = module.func_types.len() as u32;
