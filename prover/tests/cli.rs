@@ -8,6 +8,20 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_opml");
 
+/// A worker that serves the digits task on held-out image 3 with the result of image 4, and exits when settled.
+const CHEATING_WORKER: &[&str] = &[
+    "worker",
+    "--model",
+    "digits",
+    "--input",
+    "heldout:3",
+    "--lie-input",
+    "heldout:4",
+    "--exit-when-settled",
+    "--poll-ms",
+    "100",
+];
+
 struct Kill(Child);
 
 impl Drop for Kill {
@@ -128,20 +142,8 @@ fn worker_and_challenge_commands_play_a_dispute_on_a_devnet() {
     let state = dir.join("worker-state.json");
     let spawn_worker = || {
         Command::new(BIN)
-            .args([
-                "worker",
-                "--model",
-                "digits",
-                "--input",
-                "heldout:3",
-                "--lie-input",
-                "heldout:4",
-                "--exit-when-settled",
-                "--poll-ms",
-                "100",
-                "--state",
-                state.to_str().unwrap(),
-            ])
+            .args(CHEATING_WORKER)
+            .args(["--state", state.to_str().unwrap()])
             .envs(e.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .spawn()
@@ -401,21 +403,7 @@ fn watch_daemon_catches_a_lie_submitted_while_it_runs() {
     let task = net.json(&req, &["task", "post", "--model", "digits", "--input", "heldout:3"]);
     assert_eq!(task["task"], 0, "{task}");
     assert_eq!(task["input_root"].as_str().unwrap().len(), 64, "{task}");
-    let (mut worker, _worker_out) = net.spawn(
-        &cheat,
-        &[
-            "worker",
-            "--model",
-            "digits",
-            "--input",
-            "heldout:3",
-            "--lie-input",
-            "heldout:4",
-            "--exit-when-settled",
-            "--poll-ms",
-            "100",
-        ],
-    );
+    let (mut worker, _worker_out) = net.spawn(&cheat, CHEATING_WORKER);
     let mut kinds = Vec::new();
     let resolved = line_until(&events, 120, |l| {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));

@@ -138,6 +138,11 @@ pub struct WrongStore {
 }
 
 impl WrongStore {
+    /// What a claim of this run states: (segments, output, final opening).
+    pub fn claimed(&self) -> (u64, Vec<u8>, Vec<u8>) {
+        (self.segments(), self.output.clone(), self.final_opening.clone())
+    }
+
     /// Lies at the first memory-writing step at or after step `from` of `segment` of the run of `truth`,
     /// XORing the first byte it changed with `mask` (non-zero). Panics if the segment writes no memory from there.
     pub fn new(

@@ -109,8 +109,8 @@ async fn wrong_store_is_found_at_its_instruction_and_the_proof_wins() {
     assert_eq!(lie.status, Status::Halted);
     assert_ne!(lie.output, truth.run().output, "the wrong store reaches the output");
     let (segment, step) = (lie.segment, lie.step);
-    let (segments, output, opening) = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
-    let (before, task, mut liar, mut challenger) = disputed(&w, &input, lie, (segments, output, opening)).await;
+    let claimed = lie.claimed();
+    let (before, task, mut liar, mut challenger) = disputed(&w, &input, lie, claimed).await;
     let claim = liar.claim();
     let moves = duel(&mut liar, &mut challenger).await;
     let (s, j, _) = proven_step(&w, claim, 0, Outcome::ChallengerWon(Reason::StepProof)).await;
@@ -165,7 +165,7 @@ async fn root_contradicting_the_commitment_is_refused_and_the_liar_times_out() {
     let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let lie = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 1, 0, 0x10);
-    let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
+    let claimed = lie.claimed();
     let (before, _, liar, mut challenger) = disputed(&w, &input, lie, claimed).await;
     let claim = liar.claim();
 
@@ -202,7 +202,7 @@ async fn step_roots_contradicting_the_committed_boundary_lose_at_the_last_step()
     let input = w.fixture_input(&fixture_data());
     let truth = truth(&w.fixture, &input);
     let committed = WrongStore::new(truth.clone(), &w.fixture.program, &input.inputs, 2, 0, 0x40);
-    let claimed = (committed.segments(), committed.output.clone(), committed.final_opening.clone());
+    let claimed = committed.claimed();
     let (segment, wrong_step, steps) = (committed.segment, committed.step, committed.step_count(2));
     assert_eq!(steps, truth.step_count(2).unwrap(), "the wrong value does not change the control flow");
     let lie = TwoFaced { committed, posted: VmTraceAdapter::new(truth.clone()) };
@@ -352,7 +352,7 @@ async fn lying_about_a_trapping_guest_loses() {
         assert_eq!(truth.run().status, Status::Trapped(trap), "{name}: the true run traps");
         let lie = WrongStore::new(truth.clone(), &program.program, &input.inputs, 0, 0, mask);
         assert_eq!((lie.status, lie.address), (Status::Halted, address), "{name}: the wrong write avoids the trap");
-        let claimed = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
+        let claimed = lie.claimed();
         let step = lie.step;
         let (l, c) = (format!("{name}-liar"), format!("{name}-challenger"));
         let [requester, liar, chain] = w.chains([&format!("{name}-requester"), &l, &c]).await;

@@ -47,7 +47,7 @@ async fn malformed_calls_are_refused_with_typed_errors_and_change_nothing() {
     let w = World::start().await;
     let input = w.fixture_input(&fixture_data());
     let lie = WrongStore::new(truth(&w.fixture, &input), &w.fixture.program, &input.inputs, 2, 0, 0x40);
-    let (segments, output, opening) = (lie.segments(), lie.output.clone(), lie.final_opening.clone());
+    let (segments, output, opening) = lie.claimed();
     let [requester, liar, chain, stranger] = w.chains(["requester", "liar", "challenger", "stranger"]).await;
     let task = w.post_task(&requester, &w.fixture, &input).await;
     // A second open task on the same input, for a claim refused at submission (the first will have a claim).

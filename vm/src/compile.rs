@@ -137,13 +137,11 @@ impl Compiler<'_> {
     }
 }
 
-/// Validates and compiles one function body.
-pub(crate) fn compile_body(
+/// Reads a body's local declarations into the validator; returns the runs of locals and their count.
+fn read_locals(
     fv: &mut FuncValidator<ValidatorResources>,
     body: &FunctionBody<'_>,
-    ty: &FuncType,
-    types: &[FuncType],
-) -> Result<Code, ModuleError> {
+) -> Result<(Vec<(u32, ValType)>, u32), ModuleError> {
     let mut locals = Vec::new();
     let mut num_locals: u32 = 0;
     let mut reader = body.get_locals_reader()?;
@@ -157,6 +155,26 @@ pub(crate) fn compile_body(
             locals.push((count, vt));
         }
     }
+    Ok((locals, num_locals))
+}
+
+/// WebAssembly 2.0 encodes the memory index of `memory.size`/`memory.grow` as one reserved 0x00 byte; wasmparser
+/// reads a LEB128 (multi-memory), so an operator of `len` bytes longer than 2 is a longer encoding of 0: rejected.
+fn check_memory_index(op: &Operator<'_>, len: usize, offset: usize) -> Result<(), ModuleError> {
+    if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. }) && len != 2 {
+        return Err(ModuleError::Invalid { message: "zero byte expected".into(), offset });
+    }
+    Ok(())
+}
+
+/// Validates and compiles one function body.
+pub(crate) fn compile_body(
+    fv: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    ty: &FuncType,
+    types: &[FuncType],
+) -> Result<Code, ModuleError> {
+    let (locals, num_locals) = read_locals(fv, body)?;
     let mut c = Compiler {
         ops: Vec::new(),
         label: 0,
@@ -168,13 +186,7 @@ pub(crate) fn compile_body(
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset()?;
-        // WebAssembly 2.0 encodes the memory index of `memory.size`/`memory.grow` as one reserved
-        // 0x00 byte; wasmparser reads a LEB128 (multi-memory), so reject longer encodings of 0.
-        if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. })
-            && ops.original_position() - offset != 2
-        {
-            return Err(ModuleError::Invalid { message: "zero byte expected".into(), offset });
-        }
+        check_memory_index(&op, ops.original_position() - offset, offset)?;
         let height = fv.operand_stack_height();
         let unreachable = fv.get_control_frame(0).is_some_and(|f| f.unreachable);
         let dead = c.ctrl.last().is_some_and(|f| f.dead) || unreachable;
@@ -218,29 +230,12 @@ pub(crate) fn measure_body(
     body: &FunctionBody<'_>,
     ty: &FuncType,
 ) -> Result<Code, ModuleError> {
-    let mut locals = Vec::new();
-    let mut num_locals: u32 = 0;
-    let mut reader = body.get_locals_reader()?;
-    for _ in 0..reader.get_count() {
-        let offset = reader.original_position();
-        let (count, t) = reader.read()?;
-        fv.define_locals(offset, count, t)?;
-        let vt = ValType::from_wasmparser(t).ok_or_else(|| unsupported(format!("local type {t:?}"), offset))?;
-        num_locals = num_locals.checked_add(count).ok_or_else(|| unsupported("too many locals".into(), offset))?;
-        if count > 0 {
-            locals.push((count, vt));
-        }
-    }
+    let (locals, num_locals) = read_locals(fv, body)?;
     let mut max_height: u32 = 0;
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset()?;
-        // As in `compile_body`: WebAssembly 2.0's reserved memory index is one 0x00 byte.
-        if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. })
-            && ops.original_position() - offset != 2
-        {
-            return Err(ModuleError::Invalid { message: "zero byte expected".into(), offset });
-        }
+        check_memory_index(&op, ops.original_position() - offset, offset)?;
         fv.op(offset, &op)?;
         max_height = max_height.max(fv.operand_stack_height());
     }
