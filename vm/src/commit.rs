@@ -204,9 +204,24 @@ impl Machine {
     }
 }
 
+/// A store's static parts as its program commitment reads them: each function's entry (code position not yet
+/// set) and ops, the data and element segments, and the store's shape.
+pub(crate) type StoreParts<'a> = (
+    Vec<(crate::program::FuncEntry, &'a [crate::instr::Op])>,
+    Vec<&'a [u8]>,
+    Vec<&'a [crate::value::Slot]>,
+    crate::program::StoreShape,
+);
+
 impl Machine {
     /// The program index (and commitment) of this machine's store: code, functions, segments.
     pub fn program_index(&self) -> crate::program::ProgramIndex {
+        let (funcs, datas, elems, shape) = self.store_parts();
+        crate::program::build_index(&funcs, &datas, &elems, shape)
+    }
+
+    /// What [`Machine::program_index`] is built from.
+    pub(crate) fn store_parts(&self) -> StoreParts<'_> {
         use crate::program::{FuncEntry, NO_HOST};
         let p = &self.program;
         let funcs: Vec<(FuncEntry, &[crate::instr::Op])> = p
@@ -229,18 +244,14 @@ impl Machine {
             .collect();
         let datas: Vec<&[u8]> = p.datas.iter().map(|d| &d[..]).collect();
         let elems: Vec<&[crate::value::Slot]> = p.elems.iter().map(|e| &e[..]).collect();
-        crate::program::build_index(
-            &funcs,
-            &datas,
-            &elems,
-            crate::program::StoreShape {
-                n_globals: self.globals.len() as u32,
-                n_memories: self.memories.len() as u32,
-                n_tables: self.tables.len() as u32,
-                limits: self.limits,
-                entry: self.io.as_ref().map_or(NO_HOST, |io| io.entry),
-            },
-        )
+        let shape = crate::program::StoreShape {
+            n_globals: self.globals.len() as u32,
+            n_memories: self.memories.len() as u32,
+            n_tables: self.tables.len() as u32,
+            limits: self.limits,
+            entry: self.io.as_ref().map_or(NO_HOST, |io| io.entry),
+        };
+        (funcs, datas, elems, shape)
     }
 }
 

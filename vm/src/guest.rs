@@ -22,6 +22,7 @@ use crate::machine::{Extern, Machine};
 use crate::module::{ExternKind, ExternType, Module};
 use crate::program::ProgramCommitment;
 use crate::root::StateHeader;
+use crate::staged_commitment::StagedCommitment;
 use crate::value::ValType;
 use crate::wasm_encode::{leb_len, leb_u32, push_section};
 
@@ -80,15 +81,22 @@ impl GuestProgram {
     /// from the one machine the loader instantiates anyway when `limits` are the default ones, as the canister's
     /// are (each instantiation copies the data segments and costs ~0.9B instructions for a 2 MiB guest).
     pub fn new_committed(wasm: &[u8], limits: Limits) -> Result<(Self, ProgramCommitment, StateHeader), GuestError> {
+        let (program, mut staged) = Self::new_staged(wasm, limits)?;
+        staged.advance(u64::MAX);
+        let (commitment, header) = staged.finish().expect("every op is hashed");
+        Ok((program, commitment, header))
+    }
+
+    /// [`GuestProgram::new`] with the program's commitment under `limits` left to compute in bounded stages
+    /// (see [`StagedCommitment`]); what the canister's registration runs over several messages.
+    pub fn new_staged(wasm: &[u8], limits: Limits) -> Result<(Self, StagedCommitment), GuestError> {
         let (program, machine) = Self::load(wasm)?;
         let machine = if limits == Limits::default() {
             machine
         } else {
             program.machine(Arc::new(Inputs::new(Vec::new())), limits)?
         };
-        let commitment = machine.program_index().commitment;
-        let header = Self::header_of(&machine);
-        Ok((program, commitment, header))
+        Ok((program, StagedCommitment::new(machine)))
     }
 
     /// Loads the guest; also returns the machine instantiated (over no input, default limits) to check it.
@@ -317,7 +325,7 @@ impl GuestProgram {
     }
 
     /// The header of a freshly instantiated machine, I/O left empty.
-    fn header_of(m: &Machine) -> StateHeader {
+    pub(crate) fn header_of(m: &Machine) -> StateHeader {
         let mut h = crate::commit::StateHasher::new().header(m);
         h.io = crate::hash::ZERO;
         h

@@ -156,9 +156,92 @@ pub fn root_from_path(leaf: Hash, index: u64, path: &[Hash]) -> Hash {
     h
 }
 
+/// A Merkle root built one leaf at a time in `O(depth)` memory: for work that is split into bounded pieces
+/// (registration on the IC hashes a large code tree over several messages). Its [`MerkleFrontier::root`] over
+/// the leaves pushed equals [`merkle_root`] over the same leaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleFrontier {
+    /// `pending[l]`: the root of a complete subtree of `2^l` leaves awaiting its right sibling (present exactly
+    /// when bit `l` of the leaf count is set); higher levels lie to the left of lower ones.
+    pending: Vec<Option<Hash>>,
+    count: u64,
+}
+
+impl MerkleFrontier {
+    /// An empty frontier.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leaves pushed so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no leaf was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends the next leaf.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        let mut l = 0;
+        while let Some(left) = self.pending.get_mut(l).and_then(Option::take) {
+            h = node(&left, &h);
+            l += 1;
+        }
+        if l == self.pending.len() {
+            self.pending.push(Some(h));
+        } else {
+            self.pending[l] = Some(h);
+        }
+        self.count += 1;
+    }
+
+    /// The root of the tree of height `depth` (with empty-subtree hashes `empty`, at least `depth + 1` of them)
+    /// over the leaves pushed, padded with the empty leaf; `None` if more than `2^depth` leaves were pushed.
+    pub fn root(&self, depth: u32, empty: &[Hash]) -> Option<Hash> {
+        if depth >= 64 || self.count > 1u64 << depth {
+            return None;
+        }
+        if self.count == 1u64 << depth {
+            return self.pending.get(depth as usize).copied().flatten();
+        }
+        // Fold from the bottom: `right` is the subtree of height `l` holding the last leaves (None: all padding).
+        let mut right: Option<Hash> = None;
+        for (l, e) in empty.iter().enumerate().take(depth as usize) {
+            right = match (self.pending.get(l).copied().flatten(), right) {
+                (Some(left), r) => Some(node(&left, &r.unwrap_or(*e))),
+                (None, Some(r)) => Some(node(&r, e)),
+                (None, None) => None,
+            };
+        }
+        Some(right.unwrap_or(empty[depth as usize]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frontier_roots_equal_merkle_roots() {
+        for n in 0usize..40 {
+            let leaves: Vec<Hash> = (0..n as u128).map(|i| slot_leaf(i * 7 + 1)).collect();
+            let mut f = MerkleFrontier::new();
+            leaves.iter().for_each(|l| f.push(*l));
+            assert_eq!(f.len(), n as u64);
+            for d in depth_for(n as u64)..depth_for(n as u64) + 3 {
+                let empty = empties(slot_leaf(0), d);
+                assert_eq!(f.root(d, &empty), Some(merkle_root(&leaves, d, &empty)), "{n} leaves, height {d}");
+            }
+            if n > 1 {
+                let d = depth_for(n as u64) - 1;
+                assert_eq!(f.root(d, &empties(slot_leaf(0), d)), None, "{n} leaves do not fit height {d}");
+            }
+        }
+    }
 
     #[test]
     fn materialised_tree_matches_functions() {

@@ -50,6 +50,8 @@ pub mod prove;
 pub mod root;
 pub mod simd;
 #[cfg(feature = "std")]
+pub mod staged_commitment;
+#[cfg(feature = "std")]
 pub mod table;
 #[cfg(feature = "fast")]
 pub mod trace;

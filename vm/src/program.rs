@@ -275,7 +275,6 @@ impl ProgramIndex {
     }
 }
 
-/// Builds the index (and commitment) from a store's static parts.
 /// The counts and settings of a store that enter its commitment besides code and segments.
 #[cfg(feature = "std")]
 pub(crate) struct StoreShape {
@@ -286,6 +285,12 @@ pub(crate) struct StoreShape {
     pub entry: u32,
 }
 
+/// The code tree's empty leaf: the leaf of an all-zero encoded op.
+pub fn code_empty_leaf() -> Hash {
+    instr_leaf(&[0; OP_BYTES])
+}
+
+/// Builds the index (and commitment) from a store's static parts.
 #[cfg(feature = "std")]
 pub(crate) fn build_index(
     funcs: &[(FuncEntry, &[crate::instr::Op])],
@@ -293,14 +298,33 @@ pub(crate) fn build_index(
     elems: &[&[Slot]],
     shape: StoreShape,
 ) -> ProgramIndex {
+    let code_leaves: Vec<Hash> =
+        funcs.iter().flat_map(|(_, ops)| ops.iter().map(|op| instr_leaf(&op.encode()))).collect();
+    let code = MerkleTree::new(code_leaves, code_empty_leaf());
+    let lens: Vec<(FuncEntry, u32)> = funcs.iter().map(|(e, ops)| (*e, ops.len() as u32)).collect();
+    let (commitment, funcs, func_tree, datas, elems) = index_around_code(&lens, datas, elems, shape, code.root());
+    ProgramIndex { commitment, code, funcs, func_tree, datas, elems }
+}
+
+/// Everything of a [`ProgramIndex`] but the code tree, whose root is given: the function entries (from each
+/// function's entry and op count), function table, segment trees and the commitment.
+#[cfg(feature = "std")]
+#[allow(clippy::type_complexity)]
+pub(crate) fn index_around_code(
+    funcs: &[(FuncEntry, u32)],
+    datas: &[&[u8]],
+    elems: &[&[Slot]],
+    shape: StoreShape,
+    code_root: Hash,
+) -> (ProgramCommitment, Vec<FuncEntry>, MerkleTree, Vec<(Vec<Hash>, Hash)>, Vec<(Vec<Hash>, Hash)>) {
     let StoreShape { n_globals, n_memories, n_tables, limits, entry } = shape;
-    let mut code_leaves = Vec::new();
+    let mut n_code = 0u32;
     let mut entries = Vec::with_capacity(funcs.len());
-    for (entry, ops) in funcs {
+    for (entry, len) in funcs {
         let mut e = *entry;
-        e.code_base = code_leaves.len() as u32;
-        e.code_len = ops.len() as u32;
-        code_leaves.extend(ops.iter().map(|op| instr_leaf(&op.encode())));
+        e.code_base = n_code;
+        e.code_len = *len;
+        n_code += len;
         entries.push(e);
     }
     let func_leaves: Vec<Hash> = entries.iter().map(|e| e.leaf()).collect();
@@ -330,11 +354,9 @@ pub(crate) fn build_index(
     };
     let data_commits: Vec<Hash> = datas.iter().map(|d| d.1).collect();
     let elem_commits: Vec<Hash> = elems.iter().map(|e| e.1).collect();
-    let n_code = code_leaves.len() as u32;
-    let code = MerkleTree::new(code_leaves, instr_leaf(&[0; OP_BYTES]));
     let func_tree = MerkleTree::new(func_leaves, crate::hash::ZERO);
     let commitment = ProgramCommitment {
-        code_root: code.root(),
+        code_root,
         n_code,
         funcs_root: func_tree.root(),
         n_funcs: entries.len() as u32,
@@ -348,5 +370,5 @@ pub(crate) fn build_index(
         limits,
         entry,
     };
-    ProgramIndex { commitment, code, funcs: entries, func_tree, datas, elems }
+    (commitment, entries, func_tree, datas, elems)
 }
