@@ -13,7 +13,7 @@ use opml_canister_wasm::VERIFIER_WASM;
 use opml_devnet::test_canisters::COUNTER_WASM;
 use opml_verifier_canister::Error as CanisterError;
 use opml_verifier_canister::shell::UploadChunk;
-use opml_verifier_canister::types::{BeginUpload, Config, DepositArgs, Program, Totals};
+use opml_verifier_canister::types::{BeginUpload, Config, DepositArgs, Program, RegistrationStep, Totals};
 use sha3::{Digest, Sha3_256};
 
 type R<T> = Result<T, CanisterError>;
@@ -101,8 +101,14 @@ async fn verifier_canister_on_pocket_ic() {
         let out = call("upload_chunk", Encode!(&UploadChunk { upload, offset, bytes: part.to_vec() }).unwrap()).await;
         offset = Decode!(&out, R<u64>).unwrap().unwrap();
     }
-    let out = call("finish_upload", Encode!(&upload).unwrap()).await;
-    let program = Decode!(&out, R<Hash>).unwrap().unwrap();
+    let program = loop {
+        let out = call("finish_upload", Encode!(&upload).unwrap()).await;
+        match Decode!(&out, R<RegistrationStep>).unwrap().unwrap() {
+            RegistrationStep::Registered { program } => break program,
+            RegistrationStep::Rewritten => {}
+            RegistrationStep::Committing { done, total } => assert!(done < total, "{done} of {total}"),
+        }
+    };
 
     pic.upgrade_canister(id, VERIFIER_WASM.to_vec(), Encode!(&None::<Config>).unwrap(), None).await.expect("upgrade");
     let p = query::<R<Program>>(&agent, id, "get_program", Encode!(&program).unwrap()).await;

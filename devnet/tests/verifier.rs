@@ -357,6 +357,20 @@ async fn fund(net: &Net, who: &Agent, amount: u64) -> u128 {
 }
 
 /// Registers `g` by chunked upload; returns the program hash (checked against the agents' own computation).
+/// `finish_upload` until the program is registered (a large guest's commitment takes several calls); the last
+/// call's answer.
+async fn finish(a: &Agent, id: Principal, upload: Id) -> CResult<Hash> {
+    loop {
+        let r: CResult<RegistrationStep> = update(a, id, "finish_upload", (upload,)).await;
+        match r {
+            Ok(RegistrationStep::Rewritten) => {}
+            Ok(RegistrationStep::Committing { done, total }) => assert!(done < total, "{done} of {total}"),
+            Ok(RegistrationStep::Registered { program }) => return Ok(program),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn register(net: &Net, g: &Guest) -> Hash {
     let (a, id) = (&net.operator, net.id);
     let r: CResult<Id> =
@@ -369,8 +383,7 @@ async fn register(net: &Net, g: &Guest) -> Hash {
         offset = r.unwrap();
     }
     assert_eq!(offset, g.wasm.len() as u64);
-    let r: CResult<Hash> = update(a, id, "finish_upload", (upload,)).await;
-    let program = r.unwrap();
+    let program = finish(a, id, upload).await.unwrap();
     let agents = opml_bisect::vm::VmVerifier::new().register_guest(&g.program, opml_vm::Limits::default()).unwrap();
     assert_eq!(program, agents, "{}: the canister and the agents name the program alike", g.name);
     program
@@ -493,9 +506,9 @@ async fn dispute_over_http_with_the_real_canister() {
     let (code, msg, _) = reject_of(e.unwrap_err());
     assert_eq!(code, RejectCode::CanisterError, "{msg}");
     assert_eq!(net.digest(), digest);
-    // With the normal limit the same call registers the program.
-    let r: CResult<Hash> = update(&net.operator, id, "finish_upload", (upload,)).await;
-    let digits_program = r.unwrap();
+    // With the normal limit the same call registers the program (digits is small enough for one call).
+    let r: CResult<RegistrationStep> = update(&net.operator, id, "finish_upload", (upload,)).await;
+    let digits_program = r.unwrap().registered().expect("the digits guest registers in one call");
     let finish_upload_digits = net.last_instructions("finish_upload");
     let agents =
         opml_bisect::vm::VmVerifier::new().register_guest(&digits.program, opml_vm::Limits::default()).unwrap();
@@ -517,7 +530,7 @@ async fn dispute_over_http_with_the_real_canister() {
         offset = r.unwrap();
     }
     let (before, digest) = (net.snapshot().await, net.digest());
-    let r: CResult<Hash> = update(&net.operator, id, "finish_upload", (dup,)).await;
+    let r: CResult<RegistrationStep> = update(&net.operator, id, "finish_upload", (dup,)).await;
     assert_eq!(r, Err(CanisterError::ProgramExists { program: digits_program }));
     assert_eq!(net.digest().stable, digest.stable, "a typed error leaves stable memory as it was");
     assert_eq!(net.snapshot().await, before);
@@ -924,8 +937,8 @@ async fn minilm_registration_fits_one_update() {
         offset = r.unwrap();
     }
     let started = std::time::Instant::now();
-    let r: CResult<Hash> = update(&agent, id, "finish_upload", (upload,)).await;
-    let program = r.unwrap();
+    let r: CResult<RegistrationStep> = update(&agent, id, "finish_upload", (upload,)).await;
+    let program = r.unwrap().registered().expect("MiniLM registers in one call");
     let counts = devnet.instruction_counts(id);
     let n = counts["finish_upload"].last_instructions;
     eprintln!(
@@ -1026,7 +1039,8 @@ fn move_cost_with_many_disputes_on_one_claim() {
     assert_eq!(wat.wasm.len(), 272);
     let chunk = UploadChunk { upload, offset: 0, bytes: wat.wasm.clone() };
     Decode!(&call(op, "upload_chunk", Encode!(&chunk).unwrap()), CResult<u64>).unwrap().unwrap();
-    let program = Decode!(&call(op, "finish_upload", Encode!(&upload).unwrap()), CResult<Hash>).unwrap().unwrap();
+    let step = Decode!(&call(op, "finish_upload", Encode!(&upload).unwrap()), CResult<RegistrationStep>).unwrap();
+    let program = step.unwrap().registered().expect("a 272-byte guest registers in one call");
 
     let (requester, worker) = (Principal::from_slice(&[8; 29]), Principal::from_slice(&[9; 29]));
     let challengers: Vec<Principal> = (0..DISPUTES).map(|i| Principal::from_slice(&[100 + i as u8; 29])).collect();

@@ -16,11 +16,14 @@ use opml_devnet::ledger::{Account as LedgerAccount, ApproveArgs, ApproveError, M
 use opml_verifier_canister::error::CanisterError;
 use opml_verifier_canister::shell::UploadChunk;
 use opml_verifier_canister::types::{
-    BeginUpload, ClaimPage, ClaimView, Config, DepositArgs, DisputeView, Id, PlayArgs, PostTask, Program, SubmitClaim,
-    Task, TaskPage, Totals, WithdrawArgs, Withdrawal,
+    BeginUpload, ClaimPage, ClaimView, Config, DepositArgs, DisputeView, Id, PlayArgs, PostTask, Program,
+    RegistrationStep, SubmitClaim, Task, TaskPage, Totals, WithdrawArgs, Withdrawal,
 };
 use serde::de::DeserializeOwned;
 use sha3::{Digest, Sha3_256};
+
+/// Most `finish_upload` calls one registration makes (a 2 MiB guest takes a handful).
+const MAX_FINISH_CALLS: usize = 256;
 
 /// The mainnet API boundary.
 pub const MAINNET_URL: &str = "https://icp-api.io";
@@ -416,13 +419,24 @@ impl Chain for IcChain {
             let args = UploadChunk { upload, offset, bytes: part.to_vec() };
             offset = self.update("upload_chunk", (args,)).await?;
         }
-        match self.update::<_, Hash>("finish_upload", (upload,)).await {
-            Err(ChainError::Canister { error: CanisterError::ProgramExists { program }, .. }) => {
-                let _ = self.update::<_, ()>("abort_upload", (upload,)).await;
-                Ok(program)
+        // A large module's commitment is hashed over several calls; each answers how far it got. The work in
+        // progress lives on the canister's heap and an upgrade (or another operator's registration) restarts it,
+        // so the loop is bounded by calls, not by progress.
+        for _ in 0..MAX_FINISH_CALLS {
+            match self.update::<_, RegistrationStep>("finish_upload", (upload,)).await {
+                Ok(RegistrationStep::Registered { program }) => return Ok(program),
+                Ok(RegistrationStep::Rewritten | RegistrationStep::Committing { .. }) => continue,
+                Err(ChainError::Canister { error: CanisterError::ProgramExists { program }, .. }) => {
+                    let _ = self.update::<_, ()>("abort_upload", (upload,)).await;
+                    return Ok(program);
+                }
+                Err(e) => return Err(e),
             }
-            other => other,
         }
+        Err(ChainError::Rejected {
+            method: "finish_upload".into(),
+            message: format!("the program was not registered after {MAX_FINISH_CALLS} calls (upload {upload})"),
+        })
     }
 
     async fn get_program(&self, program: Hash) -> Result<Program, ChainError> {

@@ -24,10 +24,15 @@ use sha3::{Digest, Sha3_256};
 use crate::error::{Error, Result};
 use crate::storage::{ConfigCell, Meta, ids};
 use crate::types::*;
-use crate::vm::{Bound, ProgramVm};
+use crate::vm::{Bound, Derivation, ProgramVm, Progress};
 
 /// Largest chunk of a module upload (well under the 2 MiB ingress limit with the Candid envelope).
 pub const MAX_CHUNK: u64 = 1 << 20;
+/// The work one `finish_upload` call does, in units of about the cost of hashing one op into a program's code
+/// tree (two SHA3-256 permutations, ~23.6k instructions in the canister; docs/benchmarks.md): ~19B instructions,
+/// under half the IC's 40B per update. Loading a module is charged by its size (see
+/// [`crate::vm_adapter::REWRITE_UNITS_PER_KIB`]).
+pub const FINISH_UPLOAD_BUDGET: u64 = 800_000;
 /// Largest module any configuration may accept.
 pub const PROGRAM_BYTES_LIMIT: u64 = 64 << 20;
 /// Largest output any configuration may accept.
@@ -54,6 +59,12 @@ pub struct Core<M: Memory, V> {
     withdrawals: StableBTreeMap<u64, Withdrawal, Mem<M>>,
     owner_withdrawals: StableBTreeMap<(Principal, u64), (), Mem<M>>,
     outputs: StableBTreeMap<u64, Vec<u8>, Mem<M>>,
+    /// The one registration in progress, on the heap: (upload, its derivation). Not state: it only saves the
+    /// validation on the next `finish_upload` call; an upgrade or another upload's `finish_upload` drops it, and
+    /// the next call starts over.
+    derivation: Option<(Id, Box<dyn Derivation>)>,
+    /// Work units per `finish_upload` call ([`FINISH_UPLOAD_BUDGET`] unless a test sets it).
+    finish_upload_budget: u64,
 }
 
 /// Checks a configuration.
@@ -216,6 +227,8 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
             withdrawals: StableBTreeMap::init(mm.get(ids::WITHDRAWALS)),
             owner_withdrawals: StableBTreeMap::init(mm.get(ids::OWNER_WITHDRAWALS)),
             outputs: StableBTreeMap::init(mm.get(ids::OUTPUTS)),
+            derivation: None,
+            finish_upload_budget: FINISH_UPLOAD_BUDGET,
         }
     }
 
@@ -341,19 +354,39 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         wasm
     }
 
-    /// Operator (the upload's owner): checks the module's size and hash, validates it with the VM and derives
-    /// its commitment, and registers the program. Returns the program hash.
-    pub fn finish_upload(&mut self, caller: &Caller, id: Id, now_ns: u64) -> Result<Hash> {
+    /// Operator (the upload's owner): registers the uploaded module, over as many calls as it takes. The first
+    /// call checks the module's size and hash; then each call does at most [`FINISH_UPLOAD_BUDGET`] of the VM's
+    /// work (validating and rewriting the module, compiling it, hashing its code tree: the first piece always
+    /// runs) and answers `Rewritten` or `Committing` until the program is derived; the call that completes it
+    /// registers the program and answers `Registered`. Work in progress is kept on the heap for one upload at a
+    /// time (see `derivation`); if it is gone, the call starts over.
+    pub fn finish_upload(&mut self, caller: &Caller, id: Id, now_ns: u64) -> Result<RegistrationStep> {
         let mut u = self.own_upload(caller, id)?;
         if u.received != u.size {
             return Err(Error::UploadIncomplete { received: u.received, size: u.size });
         }
-        let wasm = self.upload_bytes(id);
-        let got = Hash(Sha3_256::digest(&wasm).into());
-        if got != u.wasm_sha3 {
-            return Err(Error::WasmHashMismatch { got });
-        }
-        let derived = self.vm.derive(&wasm).map_err(|reason| Error::InvalidProgram { reason })?;
+        let mut derivation = match self.derivation.take_if(|(cached, _)| *cached == id) {
+            Some((_, d)) => d,
+            None => {
+                let wasm = self.upload_bytes(id);
+                let got = Hash(Sha3_256::digest(&wasm).into());
+                if got != u.wasm_sha3 {
+                    return Err(Error::WasmHashMismatch { got });
+                }
+                self.vm.start_derive(wasm)
+            }
+        };
+        derivation.advance(self.finish_upload_budget).map_err(|reason| Error::InvalidProgram { reason })?;
+        let Some(derived) = derivation.finish() else {
+            let step = match derivation.progress() {
+                Progress::Rewritten => RegistrationStep::Rewritten,
+                Progress::Committing { done, total } => RegistrationStep::Committing { done, total },
+            };
+            // One registration in progress at a time bounds the heap this takes.
+            self.derivation = Some((id, derivation));
+            return Ok(step);
+        };
+        // (A duplicate's finished derivation is dropped: it would only fail again.)
         if self.programs.contains_key(&derived.program.0) {
             return Err(Error::ProgramExists { program: derived.program });
         }
@@ -369,12 +402,21 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         self.programs.insert(derived.program.0, program);
         u.status = UploadStatus::Registered { program: derived.program };
         self.uploads.insert(id, u);
-        Ok(derived.program)
+        Ok(RegistrationStep::Registered { program: derived.program })
+    }
+
+    /// Sets the work of one `finish_upload` call (default [`FINISH_UPLOAD_BUDGET`]; not kept by an upgrade): for
+    /// tests of registration over several calls with small modules.
+    pub fn set_finish_upload_budget(&mut self, ops: u64) {
+        self.finish_upload_budget = ops.max(1);
     }
 
     /// Operator (the upload's owner): drops an unfinished upload and its chunks.
     pub fn abort_upload(&mut self, caller: &Caller, id: Id) -> Result<()> {
         self.own_upload(caller, id)?;
+        if self.derivation.as_ref().is_some_and(|(cached, _)| *cached == id) {
+            self.derivation = None;
+        }
         let keys: Vec<(u64, u64)> = self.chunks.keys_range((id, 0)..=(id, u64::MAX)).collect();
         for k in keys {
             self.chunks.remove(&k);

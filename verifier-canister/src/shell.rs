@@ -60,7 +60,7 @@ fn warm_replies() {
     warm::<Result<()>>();
     warm::<Result<u64>>();
     warm::<Result<u32>>();
-    warm::<Result<Hash>>();
+    warm::<Result<RegistrationStep>>();
     warm::<Result<Withdrawal>>();
     // Queries.
     warm::<Result<Upload>>();
@@ -133,7 +133,7 @@ fn upload_chunk(args: UploadChunk) -> Result<u64> {
 }
 
 #[ic_cdk::update(manual_reply = true)]
-fn finish_upload(upload: Id) -> Result<Hash> {
+fn finish_upload(upload: Id) -> Result<RegistrationStep> {
     reply(with_mut(|s| s.finish_upload(&caller(), upload, now())))
 }
 

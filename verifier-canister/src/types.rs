@@ -88,6 +88,38 @@ pub enum UploadStatus {
     },
 }
 
+/// What one `finish_upload` call achieved. A large module's commitment takes more instructions than one update
+/// message may use, so registration is spread over calls: keep calling until `Registered`.
+#[derive(CandidType, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationStep {
+    /// The program is registered under this hash.
+    Registered {
+        /// The program hash.
+        program: Hash,
+    },
+    /// The module passed its first checks and was rewritten (stack metering); the next call compiles and checks
+    /// the result.
+    Rewritten,
+    /// The module is valid and its commitment in progress: `done` of `total` code ops hashed; call
+    /// `finish_upload` again.
+    Committing {
+        /// Ops hashed so far.
+        done: u64,
+        /// Ops in all.
+        total: u64,
+    },
+}
+
+impl RegistrationStep {
+    /// The program hash, once registered.
+    pub fn registered(&self) -> Option<Hash> {
+        match self {
+            RegistrationStep::Registered { program } => Some(*program),
+            RegistrationStep::Rewritten | RegistrationStep::Committing { .. } => None,
+        }
+    }
+}
+
 /// A chunked upload of a guest module.
 #[derive(CandidType, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Upload {

@@ -4,6 +4,7 @@
 //! toy machine so the whole canister can be tested without real guests.
 #![forbid(unsafe_code)]
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -18,10 +19,44 @@ pub struct DerivedProgram {
     pub data: Vec<u8>,
 }
 
+/// How far a derivation in progress got (what `finish_upload` answers until the program is registered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The module passed its first checks and was rewritten; compiling it is next.
+    Rewritten,
+    /// Committing: `done` of `total` units hashed (for the real VM, ops of the code tree).
+    Committing {
+        /// Units done.
+        done: u64,
+        /// Units in all.
+        total: u64,
+    },
+}
+
+/// A program's derivation in progress: registration spreads validation and the commitment's hashing over several
+/// messages (see [`crate::core::Core::finish_upload`]). Work is measured in units of about the cost of hashing
+/// one op of the code tree.
+pub trait Derivation {
+    /// Does the next pieces of work, within `budget` units where it can: every stage is charged what it is
+    /// expected to cost, the first one always runs (so each call makes progress). `Err`: the module is not a
+    /// valid program.
+    fn advance(&mut self, budget: u64) -> Result<(), String>;
+    /// Where it stands.
+    fn progress(&self) -> Progress;
+    /// The derived program, once complete; `None` before.
+    fn finish(&self) -> Option<DerivedProgram>;
+}
+
 /// A VM as the canister core uses it. Implementations are deterministic and pure.
 pub trait ProgramVm {
-    /// Validates `wasm` with the VM's rules and derives its commitment.
-    fn derive(&self, wasm: &[u8]) -> Result<DerivedProgram, String>;
+    /// Starts deriving a program from `wasm` (nothing is checked until the first [`Derivation::advance`]).
+    fn start_derive(&self, wasm: Vec<u8>) -> Box<dyn Derivation>;
+    /// Validates `wasm` and derives its commitment in one go.
+    fn derive(&self, wasm: &[u8]) -> Result<DerivedProgram, String> {
+        let mut d = self.start_derive(wasm.to_vec());
+        d.advance(u64::MAX)?;
+        Ok(d.finish().expect("a derivation is complete after an unbounded advance"))
+    }
     /// The output hash a claim about a run with these output bytes carries.
     fn output_hash(&self, output: &[u8]) -> Hash;
     /// `R_0` of the program with verifier data `data` on the input committed by `input_root`.
@@ -106,15 +141,59 @@ impl ToyProgramVm {
     }
 }
 
-impl ProgramVm for ToyProgramVm {
-    fn derive(&self, wasm: &[u8]) -> Result<DerivedProgram, String> {
+/// A toy derivation: one unit per segment length, checked at the first advance, so the core's staging is
+/// exercised without real guests.
+struct ToyDerivation {
+    wasm: Vec<u8>,
+    derived: Option<DerivedProgram>,
+    total: u64,
+    done: u64,
+}
+
+impl ToyDerivation {
+    fn check(wasm: &[u8]) -> Result<(DerivedProgram, u64), String> {
         let body = wasm.strip_prefix(TOY_MAGIC.as_slice()).ok_or_else(|| String::from("not a toy module"))?;
-        let lengths = Self::lengths(body).map_err(|e| e.reason)?;
+        let lengths = ToyProgramVm::lengths(body).map_err(|e| e.reason)?;
         if lengths.contains(&0) {
             return Err(String::from("toy segments need at least one step"));
         }
         let mut vm = opml_bisect::toy::ToyVm::new();
-        Ok(DerivedProgram { program: vm.register(&lengths), data: body.to_vec() })
+        Ok((DerivedProgram { program: vm.register(&lengths), data: body.to_vec() }, lengths.len() as u64))
+    }
+}
+
+impl Derivation for ToyDerivation {
+    fn advance(&mut self, budget: u64) -> Result<(), String> {
+        let mut budget = budget;
+        if self.derived.is_none() {
+            // Checking costs as much as the whole commitment, so a first call with a budget of `total` only checks.
+            let (derived, total) = Self::check(&self.wasm)?;
+            self.derived = Some(derived);
+            self.total = total;
+            budget = budget.saturating_sub(total);
+            if budget == 0 {
+                return Ok(());
+            }
+        }
+        self.done += budget.max(1).min(self.total - self.done);
+        Ok(())
+    }
+
+    fn progress(&self) -> Progress {
+        match self.derived {
+            None => Progress::Rewritten,
+            Some(_) => Progress::Committing { done: self.done, total: self.total },
+        }
+    }
+
+    fn finish(&self) -> Option<DerivedProgram> {
+        self.derived.clone().filter(|_| self.done == self.total)
+    }
+}
+
+impl ProgramVm for ToyProgramVm {
+    fn start_derive(&self, wasm: Vec<u8>) -> Box<dyn Derivation> {
+        Box::new(ToyDerivation { wasm, derived: None, total: 0, done: 0 })
     }
 
     fn output_hash(&self, output: &[u8]) -> Hash {

@@ -11,17 +11,20 @@
 //! the other one fails at submission because its `R_0` differs.
 #![forbid(unsafe_code)]
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use opml_bisect::{FinalStatus, Hash, VerifierError};
+use opml_vm::guest::{GuestProgram, RewrittenGuest};
 use opml_vm::limits::Limits;
 use opml_vm::program::ProgramCommitment;
 use opml_vm::root::StateHeader;
+use opml_vm::staged_commitment::StagedCommitment;
 use opml_vm::verify::FinalOutcome;
 
-use crate::vm::{DerivedProgram, ProgramVm};
+use crate::vm::{Derivation, DerivedProgram, ProgramVm, Progress};
 
 /// The real VM, with the committed default limits.
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,13 +57,83 @@ fn rejected(e: impl core::fmt::Display) -> VerifierError {
     VerifierError::new(e.to_string())
 }
 
+/// Units (about the instructions of hashing one op into the code tree, ~23.6k) charged per module byte for the
+/// first stage of loading (validating the user's module, adding stack metering) and the second (compiling and
+/// checking the rewritten module, instantiating it). Measured on the devnet for the costliest code per byte
+/// (`nop` runs; docs/benchmarks.md, "Registration"), rounded up.
+pub const REWRITE_UNITS_PER_KIB: u64 = 300;
+/// See [`REWRITE_UNITS_PER_KIB`].
+pub const COMPILE_UNITS_PER_KIB: u64 = 450;
+
+fn units(bytes: usize, per_kib: u64) -> u64 {
+    (bytes as u64).saturating_mul(per_kib).div_ceil(1024)
+}
+
+/// A guest's registration in progress, stage by stage.
+enum GuestDerivation {
+    /// Nothing done yet.
+    Module(Vec<u8>),
+    /// Validated and rewritten.
+    Rewritten(RewrittenGuest),
+    /// Compiled; the code tree being hashed (boxed: the machine is large, the other stages are not).
+    Committing(Box<StagedCommitment>),
+}
+
+impl Derivation for GuestDerivation {
+    fn advance(&mut self, budget: u64) -> Result<(), String> {
+        let invalid = |e: opml_vm::guest::GuestError| format!("invalid guest: {e}");
+        let mut left = budget;
+        let mut first = true;
+        loop {
+            let cost = match self {
+                GuestDerivation::Module(wasm) => units(wasm.len(), REWRITE_UNITS_PER_KIB),
+                GuestDerivation::Rewritten(guest) => units(guest.len(), COMPILE_UNITS_PER_KIB),
+                GuestDerivation::Committing(staged) => {
+                    if first || left > 0 {
+                        staged.advance(left.max(1));
+                    }
+                    return Ok(());
+                }
+            };
+            if !first && cost > left {
+                return Ok(());
+            }
+            left = left.saturating_sub(cost);
+            first = false;
+            // Taken by value (the module is moved on, not copied); an error drops the whole derivation.
+            *self = match core::mem::replace(self, GuestDerivation::Module(Vec::new())) {
+                GuestDerivation::Module(wasm) => {
+                    GuestDerivation::Rewritten(GuestProgram::rewrite(&wasm).map_err(invalid)?)
+                }
+                GuestDerivation::Rewritten(guest) => {
+                    // One load, one machine: the commitment and the initial header are read from the machine
+                    // the loader instantiates to check the guest (with the default limits, the one they would
+                    // each build).
+                    let (_, staged) = GuestProgram::new_staged_from(guest, Limits::default()).map_err(invalid)?;
+                    GuestDerivation::Committing(Box::new(staged))
+                }
+                committing => committing,
+            };
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        match self {
+            GuestDerivation::Module(_) | GuestDerivation::Rewritten(_) => Progress::Rewritten,
+            GuestDerivation::Committing(s) => Progress::Committing { done: s.ops_done(), total: s.ops_total() },
+        }
+    }
+
+    fn finish(&self) -> Option<DerivedProgram> {
+        let GuestDerivation::Committing(staged) = self else { return None };
+        let (c, h) = staged.finish()?;
+        Some(DerivedProgram { program: program_hash(&c), data: program_data(&c, &h) })
+    }
+}
+
 impl ProgramVm for OpmlVm {
-    fn derive(&self, wasm: &[u8]) -> Result<DerivedProgram, String> {
-        // One load, one machine: the commitment and the initial header are read from the machine the loader
-        // instantiates to check the guest (with the default limits, it is the machine they would each build).
-        let (_, c, h) = opml_vm::guest::GuestProgram::new_committed(wasm, Limits::default())
-            .map_err(|e| format!("invalid guest: {e}"))?;
-        Ok(DerivedProgram { program: program_hash(&c), data: program_data(&c, &h) })
+    fn start_derive(&self, wasm: Vec<u8>) -> Box<dyn Derivation> {
+        Box::new(GuestDerivation::Module(wasm))
     }
 
     fn output_hash(&self, output: &[u8]) -> Hash {

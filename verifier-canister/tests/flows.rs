@@ -60,7 +60,7 @@ fn registration_is_chunked_resumable_checked_and_operator_only() {
     });
     c.upload_chunk(&op, id, resume, &wasm[10..30]).unwrap();
     c.upload_chunk(&op, id, 30, &wasm[30..]).unwrap();
-    let program = c.finish_upload(&op, id, 9).unwrap();
+    let program = c.finish_upload(&op, id, 9).unwrap().registered().unwrap();
     let mut toy = opml_bisect::toy::ToyVm::new();
     assert_eq!(program, toy.register(&LENGTHS));
     assert!(matches!(c.upload(id).unwrap().status, UploadStatus::Registered { .. }));
@@ -88,6 +88,70 @@ fn registration_is_chunked_resumable_checked_and_operator_only() {
     rejects(&mut c, Error::InvalidProgram { reason: "not a toy module".into() }, |c| c.finish_upload(&op, inv, 0));
     // A controller that is not in the allow-list may register too.
     c.begin_upload(&controller(), args, 0).unwrap();
+}
+
+/// Uploads `wasm` whole and returns the upload.
+fn upload(c: &mut C, wasm: &[u8]) -> Id {
+    let op = operator();
+    let id = c.begin_upload(&op, BeginUpload { wasm_sha3: sha3(wasm), size: wasm.len() as u64 }, 0).unwrap();
+    c.upload_chunk(&op, id, 0, wasm).unwrap();
+    id
+}
+
+#[test]
+fn registration_spreads_over_calls_and_starts_over_when_interrupted() {
+    // A toy derivation counts one unit per segment: with 2 units per call, 7 segments take several calls.
+    let lengths = [1, 2, 3, 4, 5, 6, 7];
+    let wasm = ToyProgramVm::module(&lengths);
+    let want = opml_bisect::toy::ToyVm::new().register(&lengths);
+    let op = operator();
+    let mem = ic_stable_structures::DefaultMemoryImpl::default();
+    let mut c = C::init(mem.clone(), ToyProgramVm, config()).unwrap();
+    c.set_finish_upload_budget(2);
+    let id = upload(&mut c, &wasm);
+    // The validating call spends its budget on the module's 7 units: nothing is hashed yet.
+    let step = |c: &mut C, id| c.finish_upload(&op, id, 0).unwrap();
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 0, total: 7 });
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 2, total: 7 });
+    // Committing changes no stable state: the upload is still receiving, no program exists, and other calls go
+    // on as usual.
+    assert_eq!(c.upload(id).unwrap().status, UploadStatus::Receiving);
+    assert!(c.list_programs(None, 10).is_empty());
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 4, total: 7 });
+    // An upgrade drops the work in progress: the next call validates again and starts over.
+    drop(c);
+    let mut c = C::load(mem.clone(), ToyProgramVm, None).unwrap();
+    c.set_finish_upload_budget(2);
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 0, total: 7 });
+    // So does another upload's registration (one in progress at a time); a rejected one leaves it alone.
+    let other = upload(&mut c, &ToyProgramVm::module(&[9, 9]));
+    let bad = c.begin_upload(&op, BeginUpload { wasm_sha3: Hash::ZERO, size: 3 }, 0).unwrap();
+    c.upload_chunk(&op, bad, 0, b"abc").unwrap();
+    assert!(matches!(c.finish_upload(&op, bad, 0), Err(Error::WasmHashMismatch { .. })));
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 2, total: 7 });
+    assert_eq!(step(&mut c, other), RegistrationStep::Committing { done: 0, total: 2 });
+    assert_eq!(step(&mut c, id), RegistrationStep::Committing { done: 0, total: 7 });
+    // Only the owner moves it; the rest of the calls finish it.
+    assert_eq!(c.finish_upload(&operator_b(), id, 0), Err(Error::NotOwner));
+    let mut calls = 0;
+    let program = loop {
+        calls += 1;
+        match step(&mut c, id) {
+            RegistrationStep::Registered { program } => break program,
+            other => assert!(matches!(other, RegistrationStep::Committing { done, total } if done < total)),
+        }
+    };
+    assert_eq!((program, calls), (want, 4), "2 + 2 + 2 + 1 units, then registered");
+    assert_eq!(c.upload(id).unwrap().status, UploadStatus::Registered { program });
+    assert_eq!(c.finish_upload(&op, id, 0), Err(Error::UploadFinished));
+    // Aborting an upload drops its work in progress with it.
+    assert_eq!(step(&mut c, other), RegistrationStep::Committing { done: 0, total: 2 });
+    c.abort_upload(&op, other).unwrap();
+    assert_eq!(c.finish_upload(&op, other, 0), Err(Error::UnknownUpload { upload: other }));
+    // A large budget registers in one call, as before.
+    c.set_finish_upload_budget(1_000);
+    let again = upload(&mut c, &ToyProgramVm::module(&[9, 9]));
+    assert!(step(&mut c, again).registered().is_some());
 }
 
 fn operator_b() -> Caller {

@@ -77,12 +77,30 @@ fn setup() -> Setup {
     for part in wasm.chunks(100) {
         offset = c.upload_chunk(&op, up, offset, part).unwrap();
     }
-    let program = c.finish_upload(&op, up, 0).unwrap();
+    let program = c.finish_upload(&op, up, 0).unwrap().registered().unwrap();
     // The canister's program hash is the one agents compute from the same module (`opml_bisect::vm`).
     let g = GuestProgram::new(&wasm).unwrap();
     assert_eq!(program, program_hash(&g.commitment(Limits::default()).unwrap()));
     let agents = opml_bisect::vm::VmVerifier::new().register_guest(&g, Limits::default()).unwrap();
     assert_eq!(program, agents);
+    // Registered over several calls (a few ops each), it is the same program.
+    let mut staged = Real::init(DefaultMemoryImpl::default(), OpmlVm, common::config()).unwrap();
+    staged.set_finish_upload_budget(7);
+    let up = staged.begin_upload(&op, BeginUpload { wasm_sha3: sha3(&wasm), size: wasm.len() as u64 }, 0).unwrap();
+    staged.upload_chunk(&op, up, 0, &wasm).unwrap();
+    let mut steps = Vec::new();
+    let again = loop {
+        match staged.finish_upload(&op, up, 0).unwrap() {
+            RegistrationStep::Registered { program } => break program,
+            step => steps.push(step),
+        }
+    };
+    assert_eq!(again, program);
+    // One call validates and rewrites the module, the next compiles it, then 7 ops per call.
+    let RegistrationStep::Committing { total, .. } = steps[1] else { panic!("{steps:?}") };
+    let mut want = vec![RegistrationStep::Rewritten];
+    want.extend((0..total).step_by(7).map(|done| RegistrationStep::Committing { done, total }));
+    assert_eq!(steps, want);
     let (t, input_root) = trace(&wasm, b"sixteen bytes!!!");
     fund(&mut c, 1, 500);
     let spec = PostTask { input_root, ..common::task_spec(program, 500) };

@@ -50,6 +50,27 @@ pub const MAX_GUEST_OPERAND_HEIGHT: u32 = 4096;
 /// Export-name prefix of the globals exported by the loader.
 pub const GLOBAL_EXPORT_PREFIX: &str = "__opml_global_";
 
+/// A guest module validated and rewritten by [`GuestProgram::rewrite`], waiting to be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewrittenGuest {
+    /// The rewritten module: the program's bytes.
+    wasm: Vec<u8>,
+    /// Its globals (the user's and the meter).
+    n_globals: u32,
+}
+
+impl RewrittenGuest {
+    /// The rewritten module's size in bytes.
+    pub fn len(&self) -> usize {
+        self.wasm.len()
+    }
+
+    /// Whether the module is empty (never, for a guest).
+    pub fn is_empty(&self) -> bool {
+        self.wasm.is_empty()
+    }
+}
+
 /// A validated guest program.
 #[derive(Clone, Debug)]
 pub struct GuestProgram {
@@ -99,8 +120,26 @@ impl GuestProgram {
         Ok((program, StagedCommitment::new(machine)))
     }
 
+    /// [`GuestProgram::new_staged`] from a module [`GuestProgram::rewrite`] prepared: the second half of loading
+    /// (compiling and checking the rewritten module, instantiating it), for registration spread over messages.
+    pub fn new_staged_from(guest: RewrittenGuest, limits: Limits) -> Result<(Self, StagedCommitment), GuestError> {
+        let (program, machine) = Self::compile_rewritten(guest)?;
+        let machine = if limits == Limits::default() {
+            machine
+        } else {
+            program.machine(Arc::new(Inputs::new(Vec::new())), limits)?
+        };
+        Ok((program, StagedCommitment::new(machine)))
+    }
+
     /// Loads the guest; also returns the machine instantiated (over no input, default limits) to check it.
     fn load(wasm: &[u8]) -> Result<(Self, Machine), GuestError> {
+        Self::compile_rewritten(Self::rewrite(wasm)?)
+    }
+
+    /// The first half of loading: validates the user's module and checks its imports and entry point, adds stack
+    /// metering and the global exports. The result is the program's module, not yet compiled.
+    pub fn rewrite(wasm: &[u8]) -> Result<RewrittenGuest, GuestError> {
         // The user's module is validated, not compiled: only its shape and frame sizes feed the metering rewrite,
         // and the rewritten module (a superset of its code) is compiled below.
         let user = Module::new_uncompiled(wasm)?;
@@ -127,7 +166,13 @@ impl GuestProgram {
         let exported: Vec<u32> =
             user.exports().filter_map(|(_, k)| if let ExternKind::Global(g) = k { Some(g) } else { None }).collect();
         let extra: Vec<u32> = (0..n_globals).filter(|g| !exported.contains(g)).collect();
-        let rewritten = add_global_exports(&metered, &extra)?;
+        let wasm = add_global_exports(&metered, &extra)?;
+        Ok(RewrittenGuest { wasm, n_globals })
+    }
+
+    /// The second half of loading: compiles the rewritten module, checks the guest profile on it, instantiates it.
+    fn compile_rewritten(guest: RewrittenGuest) -> Result<(Self, Machine), GuestError> {
+        let RewrittenGuest { wasm: rewritten, n_globals } = guest;
         let module = Module::new(&rewritten)?;
 
         if module.start.is_some() {
