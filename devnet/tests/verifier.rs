@@ -913,12 +913,12 @@ async fn gzipped_verifier_installs_and_upgrades_through_the_management_canister(
     assert_eq!(devnet.instruction_counts(id)["post_upgrade"].calls, 1);
 }
 
-/// Registering the 1.3 MB MiniLM guest: the heaviest call the canister has (hash, validate, derive the program
-/// commitment) must fit the 40B instruction limit of one update, and its 1 MiB chunks (the canister's maximum) the
-/// 2 MiB ingress limit, through ic-agent (about 10 s; the figures printed with `--nocapture` are in
-/// docs/benchmarks.md).
+/// Registering the 1.3 MB MiniLM guest: every `finish_upload` call (validate, compile, derive the program
+/// commitment, spread over calls within the canister's per-call budget) must fit the 40B instruction limit of one
+/// update, and its 1 MiB chunks (the canister's maximum) the 2 MiB ingress limit, through ic-agent (about 10 s; the
+/// figures printed with `--nocapture` are in docs/benchmarks.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn minilm_registration_fits_one_update() {
+async fn minilm_registration_fits_the_update_limit() {
     let devnet = Devnet::start(DevnetConfig::default()).expect("devnet starts");
     let who = ed25519_identity(51);
     let operator = who.sender().unwrap();
@@ -937,13 +937,22 @@ async fn minilm_registration_fits_one_update() {
         offset = r.unwrap();
     }
     let started = std::time::Instant::now();
-    let r: CResult<RegistrationStep> = update(&agent, id, "finish_upload", (upload,)).await;
-    let program = r.unwrap().registered().expect("MiniLM registers in one call");
+    let mut calls = Vec::new();
+    let program = loop {
+        let r: CResult<RegistrationStep> = update(&agent, id, "finish_upload", (upload,)).await;
+        calls.push(devnet.instruction_counts(id)["finish_upload"].last_instructions);
+        match r.unwrap() {
+            RegistrationStep::Registered { program } => break program,
+            step => assert!(calls.len() < 10, "still {step:?} after {} calls", calls.len()),
+        }
+    };
     let counts = devnet.instruction_counts(id);
-    let n = counts["finish_upload"].last_instructions;
     eprintln!(
-        "finish_upload of MiniLM ({} bytes): {n} instructions ({:.1} s on the devnet); upload_chunk (1 MiB): {}",
+        "finish_upload of MiniLM ({} bytes): {} calls of {calls:?} instructions, {} in all ({:.1} s on the devnet); \
+         upload_chunk (1 MiB): {}",
         wasm.len(),
+        calls.len(),
+        calls.iter().sum::<u64>(),
         started.elapsed().as_secs_f64(),
         counts["upload_chunk"].max_instructions
     );
@@ -951,7 +960,8 @@ async fn minilm_registration_fits_one_update() {
         .register_guest(&GuestProgram::new(wasm).unwrap(), opml_vm::Limits::default())
         .unwrap();
     assert_eq!(program, agents);
-    assert!(n < devnet.limits().update_instructions);
+    let limit = devnet.limits().update_instructions;
+    assert!(calls.iter().all(|n| *n < limit), "{calls:?}: a call over the {limit} limit");
 }
 
 /// Calls that fail at once with a typed error (unknown ids, bad sizes) change nothing, and what they cost is the

@@ -61,9 +61,9 @@ fn rejected(e: impl core::fmt::Display) -> VerifierError {
 /// first stage of loading (validating the user's module, adding stack metering) and the second (compiling and
 /// checking the rewritten module, instantiating it). Measured on the devnet for the costliest code per byte
 /// (`nop` runs; docs/benchmarks.md, "Registration"), rounded up.
-pub const REWRITE_UNITS_PER_KIB: u64 = 300;
+pub const REWRITE_UNITS_PER_KIB: u64 = 360;
 /// See [`REWRITE_UNITS_PER_KIB`].
-pub const COMPILE_UNITS_PER_KIB: u64 = 450;
+pub const COMPILE_UNITS_PER_KIB: u64 = 400;
 
 fn units(bytes: usize, per_kib: u64) -> u64 {
     (bytes as u64).saturating_mul(per_kib).div_ceil(1024)
