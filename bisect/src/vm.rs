@@ -83,7 +83,7 @@ impl VmVerifier {
     /// same program and limits (as [`VmVerifier::register_guest`] derives them): a header from elsewhere gives
     /// initial roots no execution of the program has.
     pub fn register(&mut self, commitment: ProgramCommitment, initial_header: StateHeader) -> Hash {
-        let hash = Hash(commitment.hash());
+        let hash = Hash(opml_vm::program::program_id(&commitment, &initial_header));
         self.programs.insert(hash, RegisteredProgram { commitment, initial_header });
         hash
     }

@@ -193,7 +193,8 @@ impl Guest {
         let trace = |inputs: &Arc<Inputs>| {
             let t = GuestTrace::new(program.clone(), inputs.clone(), Limits::default()).expect("runs");
             assert_eq!(t.run().status, Status::Halted, "{name} halts");
-            assert_eq!(Hash(t.index().commitment.hash()), program_hash);
+            let header = program.initial_header(Limits::default()).unwrap();
+            assert_eq!(Hash(opml_vm::program::program_id(&t.index().commitment, &header)), program_hash);
             // Build every segment's stepper trace now, so the games' timings are per-move work only.
             for s in 0..t.segments() {
                 t.step_count(s).expect("segment trace");

@@ -5,10 +5,8 @@
 //! What registration keeps of a guest ([`DerivedProgram::data`]) is the encoded `ProgramCommitment` (what every
 //! one-step proof is checked against) followed by the encoded initial `StateHeader` with its I/O left empty
 //! (what `R_0 = initial_root(header, input_root)` is computed from). The program hash is
-//! `ProgramCommitment::hash()`, as in the VM and in `opml_bisect::vm` (what off-chain agents use). The commitment
-//! does not cover global initial values or data-segment offsets, so two modules differing only there share a
-//! program hash: the canister keeps the first one registered (the second gets `ProgramExists`), and a claim run on
-//! the other one fails at submission because its `R_0` differs.
+//! `opml_vm::program::program_id` of the two, as in `opml_bisect::vm` (what off-chain agents use): modules that
+//! differ anywhere a run can see (code, segments, global initial values, limits) have different program hashes.
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
@@ -30,9 +28,9 @@ use crate::vm::{Derivation, DerivedProgram, ProgramVm, Progress};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpmlVm;
 
-/// The program hash a claim names: the hash of the program commitment.
-pub fn program_hash(commitment: &ProgramCommitment) -> Hash {
-    Hash(commitment.hash())
+/// The program hash a claim names: the commitment bound to the initial header (`opml_vm::program::program_id`).
+pub fn program_hash(commitment: &ProgramCommitment, initial_header: &StateHeader) -> Hash {
+    Hash(opml_vm::program::program_id(commitment, initial_header))
 }
 
 /// The verifier data of a program: commitment then initial header.
@@ -127,7 +125,7 @@ impl Derivation for GuestDerivation {
     fn finish(&self) -> Option<DerivedProgram> {
         let GuestDerivation::Committing(staged) = self else { return None };
         let (c, h) = staged.finish()?;
-        Some(DerivedProgram { program: program_hash(&c), data: program_data(&c, &h) })
+        Some(DerivedProgram { program: program_hash(&c, &h), data: program_data(&c, &h) })
     }
 }
 

@@ -80,7 +80,8 @@ fn setup() -> Setup {
     let program = c.finish_upload(&op, up, 0).unwrap().registered().unwrap();
     // The canister's program hash is the one agents compute from the same module (`opml_bisect::vm`).
     let g = GuestProgram::new(&wasm).unwrap();
-    assert_eq!(program, program_hash(&g.commitment(Limits::default()).unwrap()));
+    let header = g.initial_header(Limits::default()).unwrap();
+    assert_eq!(program, program_hash(&g.commitment(Limits::default()).unwrap(), &header));
     let agents = opml_bisect::vm::VmVerifier::new().register_guest(&g, Limits::default()).unwrap();
     assert_eq!(program, agents);
     // Registered over several calls (a few ops each), it is the same program.

@@ -19,16 +19,20 @@ fn registration_validates_and_commits() {
     assert_eq!(d.data.len(), ProgramCommitment::BYTES + StateHeader::BYTES);
     let c = ProgramCommitment::decode(d.data[..ProgramCommitment::BYTES].try_into().unwrap());
     assert_eq!((c.n_memories, c.n_datas), (1, 1));
-    assert_eq!(d.program, Hash(c.hash()));
+    let h = opml_vm::proof::decode_state_header(&d.data[ProgramCommitment::BYTES..]).unwrap();
+    assert_eq!(d.program, Hash(opml_vm::program::program_id(&c, &h)));
     // Deterministic, and sensitive to the code.
     assert_eq!(OpmlVm.derive(&wasm).unwrap(), d);
     let other = wat::parse_str(PLAIN.replace("i32.const 1)", "i32.const 2)")).unwrap();
     assert_ne!(OpmlVm.derive(&other).unwrap().program, d.program);
-    // A global's initial value is not in the commitment (same program hash) but is in the initial state kept.
-    let init = wat::parse_str(PLAIN.replace("(i32.const 7)", "(i32.const 8)")).unwrap();
-    let di = OpmlVm.derive(&init).unwrap();
-    assert_eq!(di.program, d.program);
-    assert_ne!(di.data, d.data);
+    // A global's initial value or a data segment's offset is not in the commitment but is in the initial state:
+    // the program hash covers both, so such modules are different programs.
+    for changed in [PLAIN.replace("(i32.const 7)", "(i32.const 8)"), PLAIN.replace("(i32.const 16)", "(i32.const 32)")]
+    {
+        let dc = OpmlVm.derive(&wat::parse_str(&changed).unwrap()).unwrap();
+        assert_eq!(dc.data[..ProgramCommitment::BYTES], d.data[..ProgramCommitment::BYTES], "same commitment");
+        assert_ne!(dc.program, d.program, "{changed}");
+    }
     // Invalid modules, features outside WebAssembly 2.0 and non-guests are rejected with the VM's reason.
     assert!(OpmlVm.derive(b"\0asm junk").unwrap_err().starts_with("invalid guest"));
     let threads = wat::parse_str("(module (memory 1 1 shared))").unwrap();

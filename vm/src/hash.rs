@@ -56,6 +56,8 @@ pub enum Tag {
     Inputs = 0x13,
     /// The guest I/O component of the state.
     Io = 0x14,
+    /// A program's identity: its commitment's hash and its initial state header.
+    ProgramId = 0x15,
 }
 
 /// SHA3-256 of `tag` followed by `parts`.

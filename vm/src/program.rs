@@ -218,6 +218,13 @@ impl ProgramCommitment {
     }
 }
 
+/// The program hash claims name: the commitment's hash bound to the initial state header (I/O left empty), the two
+/// things a task's `R_0` is computed from. The commitment alone does not cover global initial values or where data
+/// segments land, so two modules differing only there share a commitment hash; they never share this one.
+pub fn program_id(commitment: &ProgramCommitment, initial_header: &crate::root::StateHeader) -> Hash {
+    hash_parts(Tag::ProgramId, &[&commitment.hash(), &initial_header.encode()])
+}
+
 /// Prover-side index of a program: every leaf, to produce paths.
 #[derive(Clone, Debug)]
 pub struct ProgramIndex {
