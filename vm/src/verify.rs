@@ -61,15 +61,22 @@ impl PartialTree {
         if path.len() != self.depth as usize || (self.depth < 64 && index >> self.depth != 0) {
             return Err(E::BadOpening(what));
         }
-        if root_from_path(leaf, index, path) != *root {
-            return Err(E::BadOpening(what));
-        }
+        // One pass of hashing: the nodes on the way up are kept, and entered only once they lead to `root`.
+        let mut on_path = Vec::with_capacity(path.len());
         let mut h = leaf;
         let mut idx = index;
-        for (l, sib) in path.iter().enumerate() {
-            self.insert(l as u32, idx, h)?;
-            self.insert(l as u32, idx ^ 1, *sib)?;
+        for sib in path {
+            on_path.push(h);
             h = if idx & 1 == 0 { node(&h, sib) } else { node(sib, &h) };
+            idx >>= 1;
+        }
+        if h != *root {
+            return Err(E::BadOpening(what));
+        }
+        let mut idx = index;
+        for (l, (mine, sib)) in on_path.into_iter().zip(path).enumerate() {
+            self.insert(l as u32, idx, mine)?;
+            self.insert(l as u32, idx ^ 1, *sib)?;
             idx >>= 1;
         }
         self.insert(self.depth, 0, h)
