@@ -459,7 +459,10 @@ async fn run(cli: Cli) -> Res {
         Command::Program { command: ProgramCommand::Register { net, model } } => {
             let m = model::find(&model)?;
             let c = connect(&net).await?;
+            // Validation and the code commitment take a few update calls for a large guest.
+            let working = out.progress.working(format!("registering {} ({} bytes)", m.name, m.wasm.len()));
             let h = c.register_program(m.wasm).await?;
+            drop(working);
             let hash = opml_prover::local::hex(&h.0);
             out.result(
                 &format!("{} registered as program {hash}", m.name),
