@@ -3,17 +3,24 @@
 //!
 //! **Preparation.** A module may import only functions of `ic0` that the devnet implements, with the exact
 //! signature of the wasm32 System API; anything else fails installation with an error naming the import. The
-//! module is then rewritten (export section only) to export its memory, its mutable globals and its function
-//! table under reserved names, so the host can snapshot and restore them and call callbacks by table index.
+//! module is then rewritten to export its memory, its mutable globals and its function table under reserved names,
+//! so the host can snapshot and restore them and call callbacks by table index, and instrumented
+//! ([`crate::metering`]) to count its instructions as the IC does.
 //!
 //! **Rollback.** Before each message the host copies the linear memory and the mutable globals and starts the
 //! stable-memory journal; a message that traps (or any query) restores them. If the memory grew during the
 //! message, the instance is rebuilt from the snapshot (wasm memory cannot shrink).
 //!
-//! **Instructions.** wasmi's fuel is the instruction counter: every message runs with fuel equal to its limit, the
-//! fuel consumed is the count recorded (and what `ic0.performance_counter` returns), plus a fixed charge per
-//! System API call and per byte it copies. wasmi charges roughly one unit per executed (register-machine)
-//! instruction, so counts approximate, but do not equal, the IC's weighted count of wasm instructions.
+//! **Instructions.** A message's instruction count is the IC's: the weighted count of the wasm instructions it
+//! executed, kept by the instrumented module in a counter global ([`crate::metering`]) that the host resets to 0
+//! before each message, plus a fixed charge per System API call and per byte it copies ([`SYSTEM_API_BASE_COST`],
+//! [`SYSTEM_API_BYTE_COST`]). That sum is what is recorded, what `ic0.performance_counter` returns and what the
+//! limits are checked against: at every System API call and when the message ends, a count over the message's
+//! limit traps the message as out of instructions and rolls it back (the IC would have trapped a little earlier,
+//! at a loop head; the outcome is the same). The counter global is host state: it is neither snapshotted nor
+//! part of the state digest. wasmi's fuel only guards against runaway code: a message runs with
+//! [`FUEL_GUARD_FACTOR`] times its limit in fuel, and running out of it is also out of instructions. The fuel a
+//! message used is reported next to its count ([`ExecOutcome::fuel`]) for comparison.
 
 use std::sync::Arc;
 
@@ -22,6 +29,7 @@ use wasmi::{Caller, Config, Engine, Error, Func, Global, Instance, Linker, Memor
 use wasmparser::{Parser, Payload, TypeRef, ValType};
 
 use crate::cbor::sha256;
+use crate::metering::{COUNTER_EXPORT, InstrumentError, instrument};
 use crate::stable::StableMemory;
 
 /// Reserved export names added by the preparation step.
@@ -32,6 +40,11 @@ const GLOBAL_EXPORT_PREFIX: &str = "__opml_devnet_global_";
 /// Fixed instruction charge of each System API call, and per byte copied in or out.
 pub const SYSTEM_API_BASE_COST: u64 = 50;
 pub const SYSTEM_API_BYTE_COST: u64 = 1;
+
+/// A message runs with this many times its instruction limit in wasmi fuel: fuel only stops runaway code, the
+/// limit is enforced on the IC count. wasmi charges about one unit per register-machine instruction, fewer than
+/// the IC counts for the same code, so a message within its limit never runs out of the guard.
+pub const FUEL_GUARD_FACTOR: u64 = 4;
 
 /// Largest stable memory, in 64 KiB pages (the IC's 500 GiB).
 pub const MAX_STABLE_PAGES: u64 = 500 * 1024 * 1024 * 1024 / 65536;
@@ -452,7 +465,11 @@ pub fn prepare(engine: &Engine, installed: &[u8]) -> Result<PreparedModule, Prep
     out.extend_from_slice(&body);
     out.extend_from_slice(&wasm[range.end..]);
 
-    let module = Module::new(engine, &out[..]).map_err(|e| PrepareError::Invalid(e.to_string()))?;
+    let instrumented = instrument(&out).map_err(|e| match e {
+        InstrumentError::Invalid(m) => PrepareError::Invalid(m),
+        InstrumentError::Unsupported(m) => PrepareError::Unsupported(m),
+    })?;
+    let module = Module::new(engine, &instrumented.wasm[..]).map_err(|e| PrepareError::Invalid(e.to_string()))?;
     let has = |n: &str| func_exports.iter().any(|e| e == n);
     Ok(PreparedModule {
         module,
@@ -572,6 +589,10 @@ pub struct SysState {
 /// The store data: everything host functions see.
 pub struct Host {
     memory: Option<Memory>,
+    /// The instrumented module's instruction counter (absent while the start function runs).
+    counter: Option<Global>,
+    /// System API charges of the current message.
+    system_instructions: u64,
     pub ctx: Ctx,
     pub env: Env,
     pub sys: SysState,
@@ -620,7 +641,10 @@ fn violation(msg: impl Into<String>) -> Error {
 pub struct ExecOutcome {
     pub result: Result<(), Trap>,
     pub ctx: Ctx,
+    /// The IC instruction count (the message's limit if it ran out of instructions).
     pub instructions: u64,
+    /// The wasmi fuel the message used (for comparison with the IC count).
+    pub fuel: u64,
 }
 
 /// Where an execution starts.
@@ -639,6 +663,8 @@ pub struct CanisterInstance {
     memory: Option<Memory>,
     globals: Vec<Global>,
     table: Option<Table>,
+    /// The instruction counter global (not among `globals`: it is not canister state).
+    counter: Global,
 }
 
 struct Snapshot {
@@ -666,29 +692,35 @@ impl CanisterInstance {
     ) -> Result<(CanisterInstance, u64), (Trap, StableMemory)> {
         let host = Host {
             memory: None,
+            counter: None,
+            system_instructions: 0,
             ctx: Ctx::new(EntryKind::Start, "", Vec::new(), Principal::management_canister(), limit),
             env,
             sys,
             stable,
         };
         let mut store = Store::new(engine, host);
-        store.set_fuel(limit).expect("fuel metering is on");
+        store.set_fuel(limit.saturating_mul(FUEL_GUARD_FACTOR)).expect("fuel metering is on");
         let instance = match linker.instantiate_and_start(&mut store, &prepared.module) {
             Ok(i) => i,
             Err(e) => {
-                let used = limit - store.get_fuel().unwrap_or(0);
-                let trap = classify(&e, limit, used);
+                let trap = classify(&e, limit, store.get_fuel().unwrap_or(0) == 0);
                 return Err((trap, store.into_data().stable));
             }
         };
-        let used = limit - store.get_fuel().unwrap_or(0);
+        let counter = instance.get_global(&store, COUNTER_EXPORT).expect("the instrumented module exports its counter");
+        let used = counted(&store, counter);
+        if used > limit {
+            return Err((Trap::OutOfInstructions(limit), store.into_data().stable));
+        }
+        store.data_mut().counter = Some(counter);
         let memory = prepared.has_memory.then(|| instance.get_memory(&store, MEMORY_EXPORT)).flatten();
         let table = prepared.has_table.then(|| instance.get_table(&store, TABLE_EXPORT)).flatten();
         let globals = (0..prepared.mutable_globals)
             .map(|i| instance.get_global(&store, &format!("{GLOBAL_EXPORT_PREFIX}{i}")).expect("exported global"))
             .collect();
         store.data_mut().memory = memory;
-        Ok((CanisterInstance { prepared, store, instance, memory, globals, table }, used))
+        Ok((CanisterInstance { prepared, store, instance, memory, globals, table, counter }, used))
     }
 
     pub fn host(&self) -> &Host {
@@ -760,6 +792,8 @@ impl CanisterInstance {
                 let h = self.store.data_mut();
                 Host {
                     memory: None,
+                    counter: None,
+                    system_instructions: 0,
                     ctx: h.ctx.clone(),
                     env: h.env.clone(),
                     sys: std::mem::take(&mut h.sys),
@@ -786,6 +820,10 @@ impl CanisterInstance {
                 g.set(&mut store, v).expect("same global type");
             }
             store.data_mut().memory = Some(memory);
+            let counter =
+                instance.get_global(&store, COUNTER_EXPORT).expect("the instrumented module exports its counter");
+            store.data_mut().counter = Some(counter);
+            self.counter = counter;
             self.table = instance.get_table(&store, TABLE_EXPORT);
             self.store = store;
             self.instance = instance;
@@ -819,7 +857,10 @@ impl CanisterInstance {
             h.ctx = ctx;
             h.env = env;
         }
-        self.store.set_fuel(limit).expect("fuel metering is on");
+        let guard = limit.saturating_mul(FUEL_GUARD_FACTOR);
+        self.store.set_fuel(guard).expect("fuel metering is on");
+        self.counter.set(&mut self.store, Val::I64(0)).expect("the counter is a mutable i64");
+        self.store.data_mut().system_instructions = 0;
         let func: Result<Func, Trap> = match entry {
             Entry::Export(name) => self.instance.get_func(&self.store, name).ok_or_else(|| Trap::Missing(name.clone())),
             Entry::Callback(idx, _) => self
@@ -841,13 +882,22 @@ impl CanisterInstance {
             match r {
                 Err(_) => Err(Trap::Trapped("the entry point has the wrong type".into())),
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => {
-                    let used = limit - self.store.get_fuel().unwrap_or(0);
-                    Err(classify(&e, limit, used))
-                }
+                Ok(Err(e)) => Err(classify(&e, limit, self.store.get_fuel().unwrap_or(0) == 0)),
             }
         });
-        let instructions = limit - self.store.get_fuel().unwrap_or(0);
+        let fuel = guard - self.store.get_fuel().unwrap_or(0);
+        let counted = counted(&self.store, self.counter);
+        // Over the limit at the end (or at a System API call, which already trapped): out of instructions, whatever
+        // else happened after the IC would have stopped the message.
+        let result = if counted > limit { Err(Trap::OutOfInstructions(limit)) } else { result };
+        let instructions = if matches!(result, Err(Trap::OutOfInstructions(_))) { limit } else { counted };
+        if print_counts() {
+            eprintln!(
+                "opml-devnet: {} {:?}: {instructions} instructions (IC count), {fuel} fuel",
+                self.store.data().ctx.kind.name(),
+                self.store.data().ctx.method
+            );
+        }
         // A reply built with msg_reply_data_append but never sent is dropped, as on the IC.
         let ctx = std::mem::replace(
             &mut self.store.data_mut().ctx,
@@ -858,11 +908,29 @@ impl CanisterInstance {
         } else {
             self.restore(engine, linker, snap);
         }
-        ExecOutcome { result, ctx, instructions }
+        ExecOutcome { result, ctx, instructions, fuel }
     }
 }
 
-fn classify(e: &Error, limit: u64, used: u64) -> Trap {
+/// Whether to print each message's IC count and fuel to stderr (environment variable `OPML_DEVNET_PRINT_COUNTS`
+/// set to anything but `0`): a diagnostic for comparing the two on any test or run without changing its code.
+fn print_counts() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("OPML_DEVNET_PRINT_COUNTS").is_some_and(|v| v != "0"))
+}
+
+/// The IC count of the running (or last) message: the counter plus the System API charges. A negative counter
+/// (impossible within a message, see [`crate::metering`]) reads as the largest count, never as a small one.
+fn counted(ctx: impl wasmi::AsContext<Data = Host>, counter: Global) -> u64 {
+    let wasm = match counter.get(&ctx) {
+        Val::I64(v) => u64::try_from(v).unwrap_or(u64::MAX),
+        other => unreachable!("the counter is an i64 global, found {other:?}"),
+    };
+    wasm.saturating_add(ctx.as_context().data().system_instructions)
+}
+
+/// Maps a wasmi error to a trap; `out_of_fuel`: the runaway guard is exhausted.
+fn classify(e: &Error, limit: u64, out_of_fuel: bool) -> Trap {
     if let Some(h) = e.downcast_ref::<HostTrap>() {
         return match h {
             HostTrap::Called(m) => Trap::Called(m.clone()),
@@ -885,7 +953,7 @@ fn classify(e: &Error, limit: u64, used: u64) -> Trap {
         };
         return Trap::Trapped(msg);
     }
-    if used >= limit {
+    if out_of_fuel {
         return Trap::OutOfInstructions(limit);
     }
     Trap::Trapped(e.to_string())
@@ -903,6 +971,8 @@ fn check(caller: &Caller<'_, Host>, name: &str, a: Avail) -> Result<(), Error> {
     }
 }
 
+/// Charges `n` instructions for System API work (to the IC count and to the fuel guard) and checks the IC count
+/// against the message's limit.
 fn charge_mut(caller: &mut Caller<'_, Host>, n: u64) -> Result<(), Error> {
     let fuel = caller.get_fuel().expect("fuel metering is on");
     if fuel < n {
@@ -910,7 +980,21 @@ fn charge_mut(caller: &mut Caller<'_, Host>, n: u64) -> Result<(), Error> {
         return Err(Error::host(HostTrap::OutOfInstructions));
     }
     caller.set_fuel(fuel - n).expect("fuel metering is on");
+    let h = caller.data_mut();
+    h.system_instructions = h.system_instructions.saturating_add(n);
+    if instructions_so_far(caller) > caller.data().ctx.limit {
+        return Err(Error::host(HostTrap::OutOfInstructions));
+    }
     Ok(())
+}
+
+/// The running message's IC count (System API charges only while the start function runs, which has no counter
+/// yet and cannot call the System API).
+fn instructions_so_far(caller: &Caller<'_, Host>) -> u64 {
+    match caller.data().counter {
+        Some(counter) => counted(caller, counter),
+        None => caller.data().system_instructions,
+    }
 }
 
 fn enter(caller: &mut Caller<'_, Host>, name: &str, a: Avail, bytes: u64) -> Result<(), Error> {
@@ -1370,7 +1454,7 @@ pub fn linker(engine: &Engine) -> Linker<Host> {
     });
     wrap!("performance_counter", |mut c: Caller<'_, Host>, kind: i32| -> Result<i64, Error> {
         enter(&mut c, "performance_counter", Avail::NotStart, 0)?;
-        let used = c.data().ctx.limit.saturating_sub(c.get_fuel().expect("fuel metering is on"));
+        let used = instructions_so_far(&c);
         match kind {
             0 => Ok(used as i64),
             1 => Ok((c.data().ctx.call_context_instructions + used) as i64),

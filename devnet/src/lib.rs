@@ -24,8 +24,13 @@
 //! plain or gzip-compressed modules (stable memory kept, `pre_upgrade`/`post_upgrade` run);
 //! inter-canister calls with reply/reject/cleanup callbacks; the global timer fires when due.
 //!
-//! **Instruction counts** are wasmi fuel: about one unit per executed wasmi instruction, plus fixed System API
-//! charges. They approximate, and are not equal to, the IC's weighted instruction count.
+//! **Instruction counts** are the IC's: every installed module is instrumented like the replica does it
+//! ([`metering`]), so it counts the weighted sum of the wasm instructions it executes (the replica's cost table,
+//! bulk memory operations by size), and the devnet adds a fixed charge per System API call and per byte it copies.
+//! That count is what [`Devnet::instruction_counts`] records, what `ic0.performance_counter` returns and what the
+//! instruction limits are checked against (at every System API call and at the end of the message). wasmi's fuel
+//! is only a runaway guard; [`MethodStats::last_fuel`] shows it next to the count (it includes the counting code).
+//! Setting the environment variable `OPML_DEVNET_PRINT_COUNTS` prints both for every message to stderr.
 //!
 //! **Certificates** are real: a hash tree signed with a BLS12-381 key (signature in G1, public key in G2) that
 //! the devnet generates, with `time`, `request_status`, `canister` and `subnet` entries, so `ic-agent` with
@@ -40,6 +45,7 @@ pub mod crypto;
 pub mod exec;
 pub mod http;
 pub mod ledger;
+pub mod metering;
 pub mod replica;
 pub mod stable;
 pub mod tree;

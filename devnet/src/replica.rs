@@ -122,14 +122,17 @@ pub struct MethodStats {
     pub total_instructions: u64,
     pub max_instructions: u64,
     pub last_instructions: u64,
+    /// The wasmi fuel of the last call, to compare with `last_instructions` (the IC count).
+    pub last_fuel: u64,
 }
 
 impl MethodStats {
-    fn record(&mut self, n: u64) {
+    fn record(&mut self, n: u64, fuel: u64) {
         self.calls += 1;
         self.total_instructions += n;
         self.max_instructions = self.max_instructions.max(n);
         self.last_instructions = n;
+        self.last_fuel = fuel;
     }
 
     pub fn mean_instructions(&self) -> u64 {
@@ -451,7 +454,7 @@ impl Replica {
 
     fn record_stats(&mut self, id: Principal, key: &str, outcome: &ExecOutcome) {
         if let Some(c) = self.canisters.get_mut(&id) {
-            c.stats.entry(key.to_string()).or_default().record(outcome.instructions);
+            c.stats.entry(key.to_string()).or_default().record(outcome.instructions, outcome.fuel);
             for line in &outcome.ctx.debug_log {
                 if c.debug_log.len() >= 10_000 {
                     c.debug_log.remove(0);
@@ -1003,7 +1006,7 @@ impl Replica {
                 )),
                 Some(_) => {
                     let now = self.clock.now();
-                    self.ledger_stats.entry(req.method.clone()).or_default().record(0);
+                    self.ledger_stats.entry(req.method.clone()).or_default().record(0, 0);
                     self.ledger.call(req.caller, &req.method, &req.arg, now).map_err(|m| {
                         Reject::new(
                             CANISTER_ERROR,
