@@ -14,13 +14,15 @@
 //! **Instructions.** A message's instruction count is the IC's: the weighted count of the wasm instructions it
 //! executed, kept by the instrumented module in a counter global ([`crate::metering`]) that the host resets to 0
 //! before each message, plus a fixed charge per System API call and per byte it copies ([`SYSTEM_API_BASE_COST`],
-//! [`SYSTEM_API_BYTE_COST`]). That sum is what is recorded, what `ic0.performance_counter` returns and what the
-//! limits are checked against: at every System API call and when the message ends, a count over the message's
-//! limit traps the message as out of instructions and rolls it back (the IC would have trapped a little earlier,
-//! at a loop head; the outcome is the same). The counter global is host state: it is neither snapshotted nor
-//! part of the state digest. wasmi's fuel only guards against runaway code: a message runs with
+//! [`SYSTEM_API_BYTE_COST`]), which the host adds to the same counter. That count is what is recorded, what
+//! `ic0.performance_counter` returns and what the limits are checked against: the module checks it against the
+//! limit global at every function entry and loop head (as the IC's instrumentation does), the host at every System
+//! API call and when the message ends; a count over the message's limit traps the message as out of instructions
+//! and rolls it back. The counter and limit globals are host state: they are neither snapshotted nor part of the
+//! state digest. wasmi's fuel only guards against runaway host-side work: a message runs with
 //! [`FUEL_GUARD_FACTOR`] times its limit in fuel, and running out of it is also out of instructions. The fuel a
-//! message used is reported next to its count ([`ExecOutcome::fuel`]) for comparison.
+//! message used is reported next to its count ([`ExecOutcome::fuel`]) for comparison; it includes the counting
+//! code.
 
 use std::sync::Arc;
 
@@ -29,7 +31,7 @@ use wasmi::{Caller, Config, Engine, Error, Func, Global, Instance, Linker, Memor
 use wasmparser::{Parser, Payload, TypeRef, ValType};
 
 use crate::cbor::sha256;
-use crate::metering::{COUNTER_EXPORT, InstrumentError, instrument};
+use crate::metering::{COUNTER_EXPORT, InstrumentError, LIMIT_EXPORT, instrument};
 use crate::stable::StableMemory;
 
 /// Reserved export names added by the preparation step.
@@ -41,10 +43,12 @@ const GLOBAL_EXPORT_PREFIX: &str = "__opml_devnet_global_";
 pub const SYSTEM_API_BASE_COST: u64 = 50;
 pub const SYSTEM_API_BYTE_COST: u64 = 1;
 
-/// A message runs with this many times its instruction limit in wasmi fuel: fuel only stops runaway code, the
-/// limit is enforced on the IC count. wasmi charges about one unit per register-machine instruction, fewer than
-/// the IC counts for the same code, so a message within its limit never runs out of the guard.
-pub const FUEL_GUARD_FACTOR: u64 = 4;
+/// A message runs with this many times its instruction limit in wasmi fuel. The limit is enforced on the IC count
+/// (the instrumented module checks it at every function entry and loop head), so fuel only has to stop what the
+/// count cannot see, and must never stop a message within its limit first: measured on the verifier canister,
+/// the instrumented module uses 1 to 5 units of fuel per counted instruction in most messages and up to 25 in
+/// registration stages that grow memory (wasmi charges fuel per byte grown, the IC a flat 300 per `memory.grow`).
+pub const FUEL_GUARD_FACTOR: u64 = 64;
 
 /// Largest stable memory, in 64 KiB pages (the IC's 500 GiB).
 pub const MAX_STABLE_PAGES: u64 = 500 * 1024 * 1024 * 1024 / 65536;
@@ -589,10 +593,9 @@ pub struct SysState {
 /// The store data: everything host functions see.
 pub struct Host {
     memory: Option<Memory>,
-    /// The instrumented module's instruction counter (absent while the start function runs).
+    /// The instrumented module's instruction counter (absent while the start function runs, which cannot call
+    /// the System API).
     counter: Option<Global>,
-    /// System API charges of the current message.
-    system_instructions: u64,
     pub ctx: Ctx,
     pub env: Env,
     pub sys: SysState,
@@ -663,8 +666,9 @@ pub struct CanisterInstance {
     memory: Option<Memory>,
     globals: Vec<Global>,
     table: Option<Table>,
-    /// The instruction counter global (not among `globals`: it is not canister state).
+    /// The instruction counter and limit globals (not among `globals`: they are not canister state).
     counter: Global,
+    limit: Global,
 }
 
 struct Snapshot {
@@ -693,7 +697,6 @@ impl CanisterInstance {
         let host = Host {
             memory: None,
             counter: None,
-            system_instructions: 0,
             ctx: Ctx::new(EntryKind::Start, "", Vec::new(), Principal::management_canister(), limit),
             env,
             sys,
@@ -709,6 +712,8 @@ impl CanisterInstance {
             }
         };
         let counter = instance.get_global(&store, COUNTER_EXPORT).expect("the instrumented module exports its counter");
+        let limit_global =
+            instance.get_global(&store, LIMIT_EXPORT).expect("the instrumented module exports its limit");
         let used = counted(&store, counter);
         if used > limit {
             return Err((Trap::OutOfInstructions(limit), store.into_data().stable));
@@ -720,7 +725,7 @@ impl CanisterInstance {
             .map(|i| instance.get_global(&store, &format!("{GLOBAL_EXPORT_PREFIX}{i}")).expect("exported global"))
             .collect();
         store.data_mut().memory = memory;
-        Ok((CanisterInstance { prepared, store, instance, memory, globals, table, counter }, used))
+        Ok((CanisterInstance { prepared, store, instance, memory, globals, table, counter, limit: limit_global }, used))
     }
 
     pub fn host(&self) -> &Host {
@@ -793,7 +798,6 @@ impl CanisterInstance {
                 Host {
                     memory: None,
                     counter: None,
-                    system_instructions: 0,
                     ctx: h.ctx.clone(),
                     env: h.env.clone(),
                     sys: std::mem::take(&mut h.sys),
@@ -824,6 +828,7 @@ impl CanisterInstance {
                 instance.get_global(&store, COUNTER_EXPORT).expect("the instrumented module exports its counter");
             store.data_mut().counter = Some(counter);
             self.counter = counter;
+            self.limit = instance.get_global(&store, LIMIT_EXPORT).expect("the instrumented module exports its limit");
             self.table = instance.get_table(&store, TABLE_EXPORT);
             self.store = store;
             self.instance = instance;
@@ -860,7 +865,8 @@ impl CanisterInstance {
         let guard = limit.saturating_mul(FUEL_GUARD_FACTOR);
         self.store.set_fuel(guard).expect("fuel metering is on");
         self.counter.set(&mut self.store, Val::I64(0)).expect("the counter is a mutable i64");
-        self.store.data_mut().system_instructions = 0;
+        let limit_val = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.limit.set(&mut self.store, Val::I64(limit_val)).expect("the limit is a mutable i64");
         let func: Result<Func, Trap> = match entry {
             Entry::Export(name) => self.instance.get_func(&self.store, name).ok_or_else(|| Trap::Missing(name.clone())),
             Entry::Callback(idx, _) => self
@@ -887,8 +893,8 @@ impl CanisterInstance {
         });
         let fuel = guard - self.store.get_fuel().unwrap_or(0);
         let counted = counted(&self.store, self.counter);
-        // Over the limit at the end (or at a System API call, which already trapped): out of instructions, whatever
-        // else happened after the IC would have stopped the message.
+        // Over the limit (the module's own check traps with `unreachable`, the host's at a System API call with
+        // out of instructions, or the message ended over it): out of instructions, whatever else happened after.
         let result = if counted > limit { Err(Trap::OutOfInstructions(limit)) } else { result };
         let instructions = if matches!(result, Err(Trap::OutOfInstructions(_))) { limit } else { counted };
         if print_counts() {
@@ -919,14 +925,13 @@ fn print_counts() -> bool {
     *ON.get_or_init(|| std::env::var_os("OPML_DEVNET_PRINT_COUNTS").is_some_and(|v| v != "0"))
 }
 
-/// The IC count of the running (or last) message: the counter plus the System API charges. A negative counter
-/// (impossible within a message, see [`crate::metering`]) reads as the largest count, never as a small one.
+/// The IC count of the running (or last) message (System API charges included). A negative counter (impossible
+/// within a message, see [`crate::metering`]) reads as the largest count, never as a small one.
 fn counted(ctx: impl wasmi::AsContext<Data = Host>, counter: Global) -> u64 {
-    let wasm = match counter.get(&ctx) {
+    match counter.get(&ctx) {
         Val::I64(v) => u64::try_from(v).unwrap_or(u64::MAX),
         other => unreachable!("the counter is an i64 global, found {other:?}"),
-    };
-    wasm.saturating_add(ctx.as_context().data().system_instructions)
+    }
 }
 
 /// Maps a wasmi error to a trap; `out_of_fuel`: the runaway guard is exhausted.
@@ -980,21 +985,22 @@ fn charge_mut(caller: &mut Caller<'_, Host>, n: u64) -> Result<(), Error> {
         return Err(Error::host(HostTrap::OutOfInstructions));
     }
     caller.set_fuel(fuel - n).expect("fuel metering is on");
-    let h = caller.data_mut();
-    h.system_instructions = h.system_instructions.saturating_add(n);
-    if instructions_so_far(caller) > caller.data().ctx.limit {
+    let Some(counter) = caller.data().counter else {
+        // The start function: the System API is unavailable there, so nothing is charged.
+        return Ok(());
+    };
+    let total = counted(&*caller, counter).saturating_add(n);
+    // Saturating at i64::MAX keeps it "over any limit" (limits are far below).
+    counter.set(&mut *caller, Val::I64(i64::try_from(total).unwrap_or(i64::MAX))).expect("a mutable i64");
+    if total > caller.data().ctx.limit {
         return Err(Error::host(HostTrap::OutOfInstructions));
     }
     Ok(())
 }
 
-/// The running message's IC count (System API charges only while the start function runs, which has no counter
-/// yet and cannot call the System API).
+/// The running message's IC count (0 while the start function runs: it has no counter yet).
 fn instructions_so_far(caller: &Caller<'_, Host>) -> u64 {
-    match caller.data().counter {
-        Some(counter) => counted(caller, counter),
-        None => caller.data().system_instructions,
-    }
+    caller.data().counter.map_or(0, |counter| counted(caller, counter))
 }
 
 fn enter(caller: &mut Caller<'_, Host>, name: &str, a: Avail, bytes: u64) -> Result<(), Error> {

@@ -28,8 +28,9 @@
 //! ([`metering`]), so it counts the weighted sum of the wasm instructions it executes (the replica's cost table,
 //! bulk memory operations by size), and the devnet adds a fixed charge per System API call and per byte it copies.
 //! That count is what [`Devnet::instruction_counts`] records, what `ic0.performance_counter` returns and what the
-//! instruction limits are checked against (at every System API call and at the end of the message). wasmi's fuel
-//! is only a runaway guard; [`MethodStats::last_fuel`] shows it next to the count (it includes the counting code).
+//! instruction limits are checked against (by the module at every function entry and loop head, as on the IC, and
+//! by the devnet at every System API call and at the end of the message). wasmi's fuel is only a runaway guard;
+//! [`MethodStats::last_fuel`] shows it next to the count (it includes the counting code).
 //! Setting the environment variable `OPML_DEVNET_PRINT_COUNTS` prints both for every message to stderr.
 //!
 //! **Certificates** are real: a hash tree signed with a BLS12-381 key (signature in G1, public key in G2) that

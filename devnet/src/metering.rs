@@ -10,8 +10,8 @@
 //! `rs/embedders/src/wasm_utils/instrumentation.rs`, wasm32 memory). Bulk memory and table operations also cost
 //! their size operand at run time, as on the IC.
 //!
-//! **Rewrite.** [`instrument`] appends one mutable `i64` global (the counter, starting at 0) and exports it as
-//! [`COUNTER_EXPORT`]. Every function body is cut into straight-line runs: a run ends after `loop`, `if`, `else`,
+//! **Rewrite.** [`instrument`] appends two mutable `i64` globals: the counter (starting at 0, exported as
+//! [`COUNTER_EXPORT`]) and the limit (starting at `i64::MAX`, exported as [`LIMIT_EXPORT`]). Every function body is cut into straight-line runs: a run ends after `loop`, `if`, `else`,
 //! `end`, `br`, `br_if`, `br_table`, `return`, `unreachable` (and the tail calls), the points where control may
 //! leave the run or enter the next one from elsewhere. At the start of each run with a non-zero cost it inserts
 //! `global.get $c; i64.const <cost of the run>; i64.add; global.set $c`, so whenever a run's first instruction
@@ -24,19 +24,23 @@
 //! and `table.init` it inserts a call to an appended helper function that adds the size operand (on top of the
 //! stack) to the counter and returns it unchanged.
 //!
+//! **Limit.** As on the IC, the re-entrant runs (the first run of a function and the first run of a loop body)
+//! also check the counter after adding to it: `global.get $c; global.get $limit; i64.gt_u; if unreachable end`.
+//! Every loop iteration and every call passes such a check, so code that exceeds its limit stops within one run
+//! (plus one bulk operation's size), without relying on System API calls or on the engine's fuel; the host sets
+//! the limit before each message and reports such a trap, with the counter over the limit, as out of instructions.
+//!
 //! Original operator bytes are copied verbatim (locals declarations included); only the counting code is inserted,
 //! and the body sizes, the code section and the type, function, global and export sections are re-encoded with
 //! their new entries appended. Appended globals and functions take the next free indices, so no existing index
 //! changes.
 //!
-//! **Overflow.** The counter is an `i64` that the module adds to with wrapping `i64.add`, and the host resets it
-//! to 0 before every message. Each executed wasm instruction adds at most 300 (a static cost) or 2^32 - 1 (a bulk
-//! operation's wasm32 size operand), and a message's execution is bounded by the host's fuel guard (a few times the
-//! message's instruction limit, at most a few 10^12 for the 300B install limit) while wasmi charges at least one
-//! unit of fuel per executed instruction and per 64 bytes that a bulk operation touches. Reaching 2^63 would need
-//! more than 2^63 / 2^32 = 2^31 bulk operations over 4 GiB each (at least 2^57 fuel), far beyond any guard, so
-//! the counter cannot wrap within a message. The host nonetheless treats a negative counter as "out of
-//! instructions" instead of reading it as a small count.
+//! **Overflow.** The counter is an `i64` that the module adds to with wrapping `i64.add`; the host resets it to 0
+//! before every message and sets the limit (at most the 300B install limit). Between two checks a message runs
+//! straight-line code of one function body plus at most one System API call (which checks too): at most its runs'
+//! static costs (300 per operator, a body has fewer than 2^27 operators) and the sizes of its bulk operations
+//! (under 2^32 each, one per operator), so the counter stays below 300B + 2^27 * (300 + 2^32), about 2^59, far
+//! from 2^63. The host still reads a negative counter as the largest count, never as a small one.
 
 use std::ops::Range;
 
@@ -44,6 +48,9 @@ use wasmparser::{FunctionBody, Operator, Parser, Payload, TypeRef};
 
 /// The export name of the counter global (under the devnet's reserved `__opml_devnet_` prefix).
 pub const COUNTER_EXPORT: &str = "__opml_devnet_instructions";
+
+/// The export name of the limit global: re-entrant runs trap once the counter exceeds it.
+pub const LIMIT_EXPORT: &str = "__opml_devnet_instruction_limit";
 
 /// What the replica charges for entering a function (its first run starts at 1, so even an empty function costs).
 pub const FUNCTION_ENTRY_COST: u64 = 1;
@@ -202,6 +209,8 @@ pub struct Instrumented {
     pub wasm: Vec<u8>,
     /// Index of the counter global (exported as [`COUNTER_EXPORT`]).
     pub counter_global: u32,
+    /// Index of the limit global (exported as [`LIMIT_EXPORT`]), right after the counter.
+    pub limit_global: u32,
     /// Index of the appended helper that counts bulk operations' sizes, if the module has any.
     pub bulk_helper: Option<u32>,
 }
@@ -309,6 +318,10 @@ const CALL: u8 = 0x10;
 const I64_CONST: u8 = 0x42;
 const I64_ADD: u8 = 0x7c;
 const I64_EXTEND_I32_U: u8 = 0xad;
+const I64_GT_U: u8 = 0x56;
+const IF: u8 = 0x04;
+const EMPTY_BLOCK: u8 = 0x40;
+const UNREACHABLE: u8 = 0x00;
 const END: u8 = 0x0b;
 
 /// `global.get $c; i64.const cost; i64.add; global.set $c`.
@@ -323,7 +336,24 @@ fn push_increment(out: &mut Vec<u8>, counter: u32, cost: u64) {
     push_u32(out, counter);
 }
 
-/// Rewrites one function body (its contents after the size); returns whether it calls the bulk helper.
+/// `global.get $c; global.get $limit; i64.gt_u; if unreachable end`.
+fn push_check(out: &mut Vec<u8>, counter: u32) {
+    out.push(GLOBAL_GET);
+    push_u32(out, counter);
+    out.push(GLOBAL_GET);
+    push_u32(out, counter + 1);
+    out.extend_from_slice(&[I64_GT_U, IF, EMPTY_BLOCK, UNREACHABLE, END]);
+}
+
+/// A straight-line run: index of its first operator, its cost, whether control re-enters it (function entry, loop).
+struct RunInfo {
+    start: usize,
+    cost: u64,
+    reentrant: bool,
+}
+
+/// Rewrites one function body (its contents after the size); returns whether it calls the bulk helper. The limit
+/// global is `counter + 1`.
 fn instrument_body(
     wasm: &[u8],
     body: &FunctionBody,
@@ -338,29 +368,33 @@ fn instrument_body(
     while !reader.eof() {
         ops.push(reader.read_with_offset().map_err(invalid)?);
     }
-    // Cost of the run starting at each operator index that starts one.
-    let mut runs: Vec<(usize, u64)> = Vec::new();
-    let (mut start, mut cost) = (0usize, FUNCTION_ENTRY_COST);
+    let mut runs: Vec<RunInfo> = Vec::new();
+    let mut run = RunInfo { start: 0, cost: FUNCTION_ENTRY_COST, reentrant: true };
     for (i, (op, _)) in ops.iter().enumerate() {
-        cost += ic_cost(op);
+        run.cost += ic_cost(op);
         if ends_run(op) {
-            runs.push((start, cost));
-            (start, cost) = (i + 1, 0);
+            let reentrant = matches!(op, Operator::Loop { .. });
+            runs.push(std::mem::replace(&mut run, RunInfo { start: i + 1, cost: 0, reentrant }));
         }
     }
-    if start < ops.len() || cost > 0 {
+    if run.start < ops.len() || run.cost > 0 {
         // A body always ends with `end`, so this only happens for malformed code, which the engine rejects.
-        runs.push((start, cost));
+        runs.push(run);
     }
     let mut new = Vec::with_capacity(range.len() + range.len() / 2);
     new.extend_from_slice(&wasm[range.start..ops_start]);
     let mut uses_helper = false;
     let mut next_run = runs.iter().peekable();
     for (i, (op, offset)) in ops.iter().enumerate() {
-        if let Some((_, cost)) = next_run.next_if(|(s, _)| *s == i)
-            && *cost > 0
-        {
-            push_increment(&mut new, counter, *cost);
+        if let Some(run) = next_run.next_if(|r| r.start == i) {
+            if run.cost > 0 {
+                push_increment(&mut new, counter, run.cost);
+            }
+            // Even a loop whose first run costs nothing iterates only through a branch that the counter sees, so
+            // the check goes at every loop head regardless of the run's cost.
+            if run.reentrant {
+                push_check(&mut new, counter);
+            }
         }
         if has_dynamic_cost(op) {
             new.push(CALL);
@@ -433,7 +467,7 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
         )));
     }
     let overflow = || InstrumentError::Unsupported("too many globals or functions".into());
-    let counter = global_imports.checked_add(globals).ok_or_else(overflow)?;
+    let counter = global_imports.checked_add(globals).filter(|c| *c < u32::MAX).ok_or_else(overflow)?;
     let helper = func_imports.checked_add(funcs).ok_or_else(overflow)?;
 
     // Code first: whether any body needs the helper decides the type and function sections.
@@ -455,13 +489,18 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
     push_u32(&mut code_section, funcs + u32::from(needs_helper));
     code_section.extend_from_slice(&code);
 
-    // mut i64, initialised by `i64.const 0`.
-    let global_entry = [0x7e, 0x01, I64_CONST, 0x00, END];
+    // Two mut i64 globals: the counter (`i64.const 0`) and the limit (`i64.const i64::MAX`, no limit until the
+    // host sets one).
+    let mut global_entry = vec![0x7e, 0x01, I64_CONST, 0x00, END, 0x7e, 0x01, I64_CONST];
+    push_i64(&mut global_entry, i64::MAX);
+    global_entry.push(END);
     let mut export_entry = Vec::new();
-    push_u32(&mut export_entry, COUNTER_EXPORT.len() as u32);
-    export_entry.extend_from_slice(COUNTER_EXPORT.as_bytes());
-    export_entry.push(0x03);
-    push_u32(&mut export_entry, counter);
+    for (name, index) in [(COUNTER_EXPORT, counter), (LIMIT_EXPORT, counter + 1)] {
+        push_u32(&mut export_entry, name.len() as u32);
+        export_entry.extend_from_slice(name.as_bytes());
+        export_entry.push(0x03);
+        push_u32(&mut export_entry, index);
+    }
 
     let mut out = Vec::with_capacity(wasm.len() + wasm.len() / 4);
     out.extend_from_slice(&wasm[..8]);
@@ -469,13 +508,13 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
     for s in &secs {
         let r = rank(s.id);
         if r != 0 && !global_done && r > rank(6) {
-            let mut content = vec![1];
+            let mut content = vec![2];
             content.extend_from_slice(&global_entry);
             push_section(&mut out, 6, &content);
             global_done = true;
         }
         if r != 0 && !export_done && r > rank(7) {
-            let mut content = vec![1];
+            let mut content = vec![2];
             content.extend_from_slice(&export_entry);
             push_section(&mut out, 7, &content);
             export_done = true;
@@ -491,11 +530,11 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
                 push_section(&mut out, 3, &append_items(wasm, &s.content, 1, &idx)?)
             }
             6 => {
-                push_section(&mut out, 6, &append_items(wasm, &s.content, 1, &global_entry)?);
+                push_section(&mut out, 6, &append_items(wasm, &s.content, 2, &global_entry)?);
                 global_done = true;
             }
             7 => {
-                push_section(&mut out, 7, &append_items(wasm, &s.content, 1, &export_entry)?);
+                push_section(&mut out, 7, &append_items(wasm, &s.content, 2, &export_entry)?);
                 export_done = true;
             }
             10 => push_section(&mut out, 10, &code_section),
@@ -503,16 +542,21 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
         }
     }
     if !global_done {
-        let mut content = vec![1];
+        let mut content = vec![2];
         content.extend_from_slice(&global_entry);
         push_section(&mut out, 6, &content);
     }
     if !export_done {
-        let mut content = vec![1];
+        let mut content = vec![2];
         content.extend_from_slice(&export_entry);
         push_section(&mut out, 7, &content);
     }
-    Ok(Instrumented { wasm: out, counter_global: counter, bulk_helper: needs_helper.then_some(helper) })
+    Ok(Instrumented {
+        wasm: out,
+        counter_global: counter,
+        limit_global: counter + 1,
+        bulk_helper: needs_helper.then_some(helper),
+    })
 }
 
 #[cfg(test)]
@@ -538,6 +582,7 @@ mod tests {
     /// `ops` without the inserted counting code (increments of `counter` and calls of `helper`).
     fn strip(ops: &[String], counter: u32, helper: Option<u32>) -> Vec<String> {
         let get = format!("GlobalGet {{ global_index: {counter} }}");
+        let get_limit = format!("GlobalGet {{ global_index: {} }}", counter + 1);
         let set = format!("GlobalSet {{ global_index: {counter} }}");
         let call = helper.map(|h| format!("Call {{ function_index: {h} }}"));
         let mut out = Vec::new();
@@ -546,6 +591,9 @@ mod tests {
             if ops[i] == get && ops.get(i + 2).map(String::as_str) == Some("I64Add") && ops.get(i + 3) == Some(&set) {
                 assert!(ops[i + 1].starts_with("I64Const"), "{}", ops[i + 1]);
                 i += 4;
+            } else if ops[i] == get && ops.get(i + 1) == Some(&get_limit) {
+                assert_eq!(ops[i + 2..i + 6], ["I64GtU", "If { blockty: Empty }", "Unreachable", "End"]);
+                i += 6;
             } else if Some(&ops[i]) == call.as_ref() {
                 i += 1;
             } else {

@@ -349,3 +349,36 @@ fn performance_counter_reads_the_ic_count() {
     let total = devnet.instruction_counts(id)["pc"].last_instructions;
     assert_eq!(total, body + base + (base + 8) + base, "performance_counter, append (8 bytes), reply");
 }
+
+#[test]
+fn the_module_stops_itself_at_its_limit() {
+    let mut run = Run::new(&instrument(&programs()).unwrap().wasm);
+    let limit = run.instance.get_global(&run.store, opml_devnet::metering::LIMIT_EXPORT).expect("limit export");
+    limit.set(&mut run.store, Val::I64(100)).unwrap();
+    // 9 iterations fit (2 + 10 * 9 = 92), 1000 do not: the check at the loop head traps once the count passes 100.
+    assert_eq!(run.cost("loop", &[Val::I32(9)]), 92);
+    run.reset();
+    let e = run.call("loop", &[Val::I32(1000)]).unwrap_err();
+    assert!(e.contains("unreachable"), "{e}");
+    let count = run.counter();
+    assert!(count > 100 && count <= 100 + 10, "stopped within one iteration of the limit: {count}");
+}
+
+#[test]
+fn a_loop_without_system_api_calls_stops_at_the_limit_not_at_the_fuel_guard() {
+    let src = r#"(module (func (export "canister_update forever") (loop $l (br $l))))"#;
+    let limit = 1_000_000;
+    let devnet = devnet(limit);
+    let id = devnet.install_canister(&wat::parse_str(src).unwrap(), vec![], vec![]).unwrap();
+    let before = devnet.state_digest(id).unwrap();
+    let e = devnet.update_call(Principal::anonymous(), id, "forever", vec![]).unwrap_err();
+    assert_eq!(e.error_code, "IC0522", "{e}");
+    let stats = &devnet.instruction_counts(id)["forever"];
+    assert_eq!(stats.last_instructions, limit);
+    assert!(
+        stats.last_fuel < limit * opml_devnet::exec::FUEL_GUARD_FACTOR / 4,
+        "the module's check stopped it ({} fuel), not the guard",
+        stats.last_fuel
+    );
+    assert_eq!(devnet.state_digest(id).unwrap(), before);
+}
