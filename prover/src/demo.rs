@@ -108,8 +108,8 @@ pub struct DemoReport {
 }
 
 /// IC pricing (13-node application subnet): per update call 5M cycles for its execution and 1.2M for ingress
-/// reception, 2,000 per ingress byte, and 4 cycles per 10 instructions. The devnet's instruction counts are wasmi
-/// fuel, which approximates the IC's instruction count.
+/// reception, 2,000 per ingress byte, and 4 cycles per 10 instructions. The devnet counts instructions as the IC
+/// does (its cost table, see `opml_devnet::metering`).
 pub fn cycles(updates: u64, instructions: u64, ingress_bytes: u64) -> u128 {
     updates as u128 * (5_000_000 + 1_200_000) + instructions as u128 * 4 / 10 + ingress_bytes as u128 * 2_000
 }

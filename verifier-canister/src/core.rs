@@ -29,8 +29,8 @@ use crate::vm::{Bound, Derivation, ProgramVm, Progress};
 /// Largest chunk of a module upload (well under the 2 MiB ingress limit with the Candid envelope).
 pub const MAX_CHUNK: u64 = 1 << 20;
 /// The work one `finish_upload` call does, in units of about the cost of hashing one op into a program's code
-/// tree (two SHA3-256 permutations, ~23.6k instructions in the canister; docs/benchmarks.md): ~19B instructions,
-/// under half the IC's 40B per update. Loading a module is charged by its size (see
+/// tree (two SHA3-256 permutations, ~24.3k instructions by the IC's cost table; docs/benchmarks.md): ~19.5B
+/// instructions, about half the IC's 40B per update. Loading a module is charged by its size (see
 /// [`crate::vm_adapter::REWRITE_UNITS_PER_KIB`]).
 pub const FINISH_UPLOAD_BUDGET: u64 = 800_000;
 /// Largest module any configuration may accept.

@@ -55,13 +55,14 @@ fn rejected(e: impl core::fmt::Display) -> VerifierError {
     VerifierError::new(e.to_string())
 }
 
-/// Units (about the instructions of hashing one op into the code tree, ~23.6k) charged per module byte for the
-/// first stage of loading (validating the user's module, adding stack metering) and the second (compiling and
-/// checking the rewritten module, instantiating it). Measured on the devnet for the costliest code per byte
-/// (`nop` runs; docs/benchmarks.md, "Registration"), rounded up.
-pub const REWRITE_UNITS_PER_KIB: u64 = 360;
+/// Units (about the instructions of hashing one op into the code tree, ~24.3k) charged per KiB of module for the
+/// first stage of loading (validating the user's module, adding stack metering: ~510 instructions per byte of
+/// `nop` runs, the costliest code per byte) and the second (compiling and checking the rewritten module,
+/// instantiating it: ~660 per byte). Measured on the devnet with the IC's cost table (docs/benchmarks.md,
+/// "Registration"), with a margin of about 1.5x.
+pub const REWRITE_UNITS_PER_KIB: u64 = 32;
 /// See [`REWRITE_UNITS_PER_KIB`].
-pub const COMPILE_UNITS_PER_KIB: u64 = 400;
+pub const COMPILE_UNITS_PER_KIB: u64 = 40;
 
 fn units(bytes: usize, per_kib: u64) -> u64 {
     (bytes as u64).saturating_mul(per_kib).div_ceil(1024)
