@@ -27,8 +27,8 @@ pub fn leb128(mut v: u64) -> Vec<u8> {
     }
 }
 
-/// Signed LEB128 (only for negative integers a client might send; the IC uses naturals).
-fn sleb128(mut v: i128) -> Vec<u8> {
+/// Signed LEB128 (for negative integers a client might send, and wasm's `i64.const` immediates).
+pub fn sleb128(mut v: i128) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let byte = (v & 0x7f) as u8;

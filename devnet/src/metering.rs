@@ -279,17 +279,8 @@ fn push_u32(out: &mut Vec<u8>, v: u32) {
 }
 
 /// Signed LEB128, as `i64.const` takes its immediate.
-fn push_i64(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        if done {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend(crate::cbor::sleb128(i128::from(v)));
 }
 
 fn push_section(out: &mut Vec<u8>, id: u8, content: &[u8]) {

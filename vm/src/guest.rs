@@ -111,13 +111,7 @@ impl GuestProgram {
     /// [`GuestProgram::new`] with the program's commitment under `limits` left to compute in bounded stages
     /// (see [`StagedCommitment`]); what the canister's registration runs over several messages.
     pub fn new_staged(wasm: &[u8], limits: Limits) -> Result<(Self, StagedCommitment), GuestError> {
-        let (program, machine) = Self::load(wasm)?;
-        let machine = if limits == Limits::default() {
-            machine
-        } else {
-            program.machine(Arc::new(Inputs::new(Vec::new())), limits)?
-        };
-        Ok((program, StagedCommitment::new(machine)))
+        Self::new_staged_from(Self::rewrite(wasm)?, limits)
     }
 
     /// [`GuestProgram::new_staged`] from a module [`GuestProgram::rewrite`] prepared: the second half of loading
