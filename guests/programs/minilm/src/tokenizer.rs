@@ -11,40 +11,58 @@ const MAX_CHARS_PER_WORD: usize = 100;
 /// Prefix of a word piece that continues a word.
 const CONTINUATION: &str = "##";
 
-/// The vocabulary (`vocab.txt`: one token per line, the id is the line number), kept as the text plus a table
-/// sorted by token for binary search.
+/// The vocabulary (`vocab.txt`: one token per line, the id is the line number), kept as the text plus an
+/// open-addressing hash table from token to line. A hash table, not a sorted table: the guest builds it on every
+/// run, and sorting 30,522 strings took about a quarter of a MiniLM run's instructions (~70M steps), where hashing
+/// them takes a few million.
 pub struct Vocab {
     text: String,
-    /// (start, end, id) of each token in `text`, sorted by token.
-    entries: Vec<(u32, u32, u32)>,
+    /// (start, end, id) of each line's token in `text`, in line order.
+    lines: Vec<(u32, u32, u32)>,
+    /// Index into `lines` per slot, [`EMPTY`] if free; the length is a power of two, at least twice the lines.
+    slots: Vec<u32>,
+    /// Distinct tokens.
+    distinct: usize,
     unk: u32,
     cls: u32,
     sep: u32,
+}
+
+/// A free slot.
+const EMPTY: u32 = u32::MAX;
+
+/// FNV-1a, 64 bits: deterministic and cheap per byte (a guest must not depend on a randomly seeded hasher).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 impl Vocab {
     /// Parses `vocab.txt` (one token per line, trailing whitespace trimmed). Fails if `[UNK]`, `[CLS]` or
     /// `[SEP]` is missing.
     pub fn parse(text: String) -> Result<Vocab, String> {
-        let mut entries = Vec::new();
+        let mut lines = Vec::new();
         let mut start = 0usize;
         for (id, line) in text.split_terminator('\n').enumerate() {
             let token = line.trim_end();
-            entries.push((start as u32, (start + token.len()) as u32, id as u32));
+            lines.push((start as u32, (start + token.len()) as u32, id as u32));
             start += line.len() + 1;
         }
-        // Stable sort, then keep the last line of a duplicated token (as `tokenizers` does when it reads a vocab
-        // file into its map); BERT vocabularies have none.
-        let key = |e: &(u32, u32, u32)| &text[e.0 as usize..e.1 as usize];
-        entries.sort_by(|a, b| key(a).cmp(key(b)));
-        let mut last_of_each = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            if entries.get(i + 1).is_none_or(|next| key(next) != key(e)) {
-                last_of_each.push(*e);
+        let size = (2 * lines.len()).max(2).next_power_of_two();
+        let mut vocab = Vocab { text, lines, slots: vec![EMPTY; size], distinct: 0, unk: 0, cls: 0, sep: 0 };
+        for i in 0..vocab.lines.len() {
+            // A duplicated token keeps its last line (as `tokenizers` does when it reads a vocab file into its
+            // map); BERT vocabularies have none.
+            let slot = vocab.slot(vocab.token(i));
+            if vocab.slots[slot] == EMPTY {
+                vocab.distinct += 1;
             }
+            vocab.slots[slot] = i as u32;
         }
-        let entries = last_of_each;
-        let mut vocab = Vocab { text, entries, unk: 0, cls: 0, sep: 0 };
         if vocab.is_empty() {
             return Err("vocab.txt is empty".to_string());
         }
@@ -55,23 +73,41 @@ impl Vocab {
         Ok(vocab)
     }
 
-    /// Number of tokens.
+    /// Number of distinct tokens.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.distinct
     }
 
     /// Whether the vocabulary is empty (never, once parsed).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.distinct == 0
     }
 
-    fn token(&self, e: &(u32, u32, u32)) -> &str {
-        &self.text[e.0 as usize..e.1 as usize]
+    /// The token of line `i`.
+    fn token(&self, i: usize) -> &str {
+        let (start, end, _) = self.lines[i];
+        &self.text[start as usize..end as usize]
+    }
+
+    /// The slot holding `token`, or the free slot where it would go (linear probing; the table is never full).
+    fn slot(&self, token: &str) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut s = fnv1a(token.as_bytes()) as usize & mask;
+        loop {
+            let line = self.slots[s];
+            if line == EMPTY || self.token(line as usize) == token {
+                return s;
+            }
+            s = (s + 1) & mask;
+        }
     }
 
     /// The id of `token`, if it is in the vocabulary.
     pub fn id(&self, token: &str) -> Option<u32> {
-        self.entries.binary_search_by(|e| self.token(e).cmp(token)).ok().map(|i| self.entries[i].2)
+        match self.slots[self.slot(token)] {
+            EMPTY => None,
+            line => Some(self.lines[line as usize].2),
+        }
     }
 
     /// The id of `prefix` followed by `rest`, without building the string in most cases.
