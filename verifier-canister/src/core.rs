@@ -24,7 +24,7 @@ use sha3::{Digest, Sha3_256};
 use crate::error::{Error, Result};
 use crate::storage::{ConfigCell, Meta, ids};
 use crate::types::*;
-use crate::vm::{Bound, Derivation, ProgramVm, Progress};
+use crate::vm::{Bound, Derivation, ProgramVm};
 
 /// Largest chunk of a module upload (well under the 2 MiB ingress limit with the Candid envelope).
 pub const MAX_CHUNK: u64 = 1 << 20;
@@ -378,10 +378,7 @@ impl<M: Memory, V: ProgramVm> Core<M, V> {
         };
         derivation.advance(self.finish_upload_budget).map_err(|reason| Error::InvalidProgram { reason })?;
         let Some(derived) = derivation.finish() else {
-            let step = match derivation.progress() {
-                Progress::Rewritten => RegistrationStep::Rewritten,
-                Progress::Committing { done, total } => RegistrationStep::Committing { done, total },
-            };
+            let step = derivation.progress();
             // One registration in progress at a time bounds the heap this takes.
             self.derivation = Some((id, derivation));
             return Ok(step);

@@ -10,6 +10,8 @@ use alloc::vec::Vec;
 
 use opml_bisect::{FinalStatus, Hash, StepVerifier, VerifierError};
 
+use crate::types::RegistrationStep;
+
 /// What registration keeps of a module: the program hash claims refer to and the bytes the verifier needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DerivedProgram {
@@ -17,20 +19,6 @@ pub struct DerivedProgram {
     pub program: Hash,
     /// Opaque verifier data (for the real VM: the encoded `ProgramCommitment`).
     pub data: Vec<u8>,
-}
-
-/// How far a derivation in progress got (what `finish_upload` answers until the program is registered).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// The module passed its first checks and was rewritten; compiling it is next.
-    Rewritten,
-    /// Committing: `done` of `total` units hashed (for the real VM, ops of the code tree).
-    Committing {
-        /// Units done.
-        done: u64,
-        /// Units in all.
-        total: u64,
-    },
 }
 
 /// A program's derivation in progress: registration spreads validation and the commitment's hashing over several
@@ -41,8 +29,9 @@ pub trait Derivation {
     /// expected to cost, the first one always runs (so each call makes progress). `Err`: the module is not a
     /// valid program.
     fn advance(&mut self, budget: u64) -> Result<(), String>;
-    /// Where it stands.
-    fn progress(&self) -> Progress;
+    /// Where it stands, as `finish_upload` answers until the program is registered (`Rewritten` or
+    /// `Committing`).
+    fn progress(&self) -> RegistrationStep;
     /// The derived program, once complete; `None` before.
     fn finish(&self) -> Option<DerivedProgram>;
 }
@@ -179,10 +168,10 @@ impl Derivation for ToyDerivation {
         Ok(())
     }
 
-    fn progress(&self) -> Progress {
+    fn progress(&self) -> RegistrationStep {
         match self.derived {
-            None => Progress::Rewritten,
-            Some(_) => Progress::Committing { done: self.done, total: self.total },
+            None => RegistrationStep::Rewritten,
+            Some(_) => RegistrationStep::Committing { done: self.done, total: self.total },
         }
     }
 

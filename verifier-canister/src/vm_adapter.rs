@@ -22,7 +22,8 @@ use opml_vm::root::StateHeader;
 use opml_vm::staged_commitment::StagedCommitment;
 use opml_vm::verify::FinalOutcome;
 
-use crate::vm::{Derivation, DerivedProgram, ProgramVm, Progress};
+use crate::types::RegistrationStep;
+use crate::vm::{Derivation, DerivedProgram, ProgramVm};
 
 /// The real VM, with the committed default limits.
 #[derive(Clone, Copy, Debug, Default)]
@@ -116,10 +117,10 @@ impl Derivation for GuestDerivation {
         }
     }
 
-    fn progress(&self) -> Progress {
+    fn progress(&self) -> RegistrationStep {
         match self {
-            GuestDerivation::Module(_) | GuestDerivation::Rewritten(_) => Progress::Rewritten,
-            GuestDerivation::Committing(s) => Progress::Committing { done: s.ops_done(), total: s.ops_total() },
+            GuestDerivation::Module(_) | GuestDerivation::Rewritten(_) => RegistrationStep::Rewritten,
+            GuestDerivation::Committing(s) => RegistrationStep::Committing { done: s.ops_done(), total: s.ops_total() },
         }
     }
 

@@ -97,19 +97,9 @@ impl GuestProgram {
         Ok(Self::load(wasm)?.0)
     }
 
-    /// [`GuestProgram::new`] with the program's commitment and initial header under `limits` (see
-    /// [`GuestProgram::commitment`], [`GuestProgram::initial_header`]): what registration derives. Both are read
-    /// from the one machine the loader instantiates anyway when `limits` are the default ones, as the canister's
-    /// are (each instantiation copies the data segments and costs ~0.9B instructions for a 2 MiB guest).
-    pub fn new_committed(wasm: &[u8], limits: Limits) -> Result<(Self, ProgramCommitment, StateHeader), GuestError> {
-        let (program, mut staged) = Self::new_staged(wasm, limits)?;
-        staged.advance(u64::MAX);
-        let (commitment, header) = staged.finish().expect("every op is hashed");
-        Ok((program, commitment, header))
-    }
-
     /// [`GuestProgram::new`] with the program's commitment under `limits` left to compute in bounded stages
-    /// (see [`StagedCommitment`]); what the canister's registration runs over several messages.
+    /// (see [`StagedCommitment`]; the canister runs the two halves of loading, [`GuestProgram::rewrite`] and
+    /// [`GuestProgram::new_staged_from`], in separate messages).
     pub fn new_staged(wasm: &[u8], limits: Limits) -> Result<(Self, StagedCommitment), GuestError> {
         Self::new_staged_from(Self::rewrite(wasm)?, limits)
     }
