@@ -20,6 +20,10 @@ mod native {
     pub mod model {
         include!("../programs/minilm/src/model.rs");
     }
+    /// The guest's matrix kernel, here with plain arrays instead of `v128` (same operations, same order).
+    pub mod kernel {
+        include!("../programs/minilm/src/kernel.rs");
+    }
 }
 
 use native::{model, tokenizer};
@@ -133,6 +137,112 @@ fn minilm_native_matches_reference() {
     assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
 }
 
+/// Deterministic pseudo-random values in [-1, 1) (xorshift64).
+fn values(seed: u64, len: usize) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// The kernel's documented summation order, written out plainly: per output, four lane sums over the inner
+/// indices congruent to the lane mod 4, then `(l0 + l1) + (l2 + l3)`, then the bias.
+fn linear_in_documented_order(x: &[f32], w: &[f32], b: &[f32], k: usize) -> Vec<f32> {
+    let (n, m) = (x.len() / k, b.len());
+    let mut out = vec![0f32; n * m];
+    for t in 0..n {
+        for j in 0..m {
+            let mut lane = [0f32; 4];
+            for i in 0..k {
+                lane[i % 4] += w[j * k + i] * x[t * k + i];
+            }
+            out[t * m + j] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + b[j];
+        }
+    }
+    out
+}
+
+#[test]
+fn minilm_kernel_matches_its_documented_order_and_candle() {
+    use candle_core::{Device, Tensor};
+    // Token counts below, at and above a tile (8), and several tiles plus a remainder; both inner dimensions.
+    for (n, m, k) in [(1, 384, 384), (7, 16, 384), (8, 32, 1536), (9, 384, 384), (23, 16, 1536), (40, 48, 384)] {
+        let (x, w, b) = (values(n as u64, n * k), values(1000 + m as u64, m * k), values(7, m));
+        let mut reads = Vec::new();
+        let mut read_w = |rows: std::ops::Range<usize>, buf: &mut [f32]| {
+            buf.copy_from_slice(&w[rows.start * k..rows.end * k]);
+            reads.push(rows);
+        };
+        let got = native::kernel::linear(&x, k, &b, &mut read_w);
+        // Every weight row read exactly once, in blocks, in order.
+        assert_eq!(reads.iter().flat_map(|r| r.clone()).collect::<Vec<_>>(), (0..m).collect::<Vec<_>>());
+        assert_eq!(got, linear_in_documented_order(&x, &w, &b, k), "n {n}, m {m}, k {k}: bit for bit");
+        // And close to candle's matmul (a different summation order).
+        let xt = Tensor::from_vec(x, (n, k), &Device::Cpu).unwrap();
+        let wt = Tensor::from_vec(w, (m, k), &Device::Cpu).unwrap();
+        let bt = Tensor::from_vec(b, m, &Device::Cpu).unwrap();
+        let want = xt.matmul(&wt.t().unwrap()).unwrap().broadcast_add(&bt).unwrap().flatten_all().unwrap();
+        let want = want.to_vec1::<f32>().unwrap();
+        assert!(max_abs_diff(&got, &want) < 1e-4, "n {n}, m {m}, k {k}: {}", max_abs_diff(&got, &want));
+    }
+}
+
+#[test]
+#[should_panic(expected = "inner dimension 100 is not 384 or 1536")]
+fn minilm_kernel_rejects_other_inner_dimensions() {
+    native::kernel::linear(&[0.0; 100], 100, &[0.0; 16], &mut |_, _| unreachable!());
+}
+
+#[test]
+#[should_panic(expected = "minilm kernel: x has 384 values, b 12, inner dimension 384")]
+fn minilm_kernel_rejects_outputs_not_a_multiple_of_its_block() {
+    native::kernel::linear(&[0.0; 384], 384, &[0.0; 12], &mut |_, _| unreachable!());
+}
+
+#[test]
+#[should_panic(expected = "minilm kernel: x has 380 values")]
+fn minilm_kernel_rejects_a_partial_row() {
+    native::kernel::linear(&[0.0; 380], 384, &[0.0; 16], &mut |_, _| unreachable!());
+}
+
+/// The SDK's streaming reads that the kernel's weights go through, on the real model file: the same values as a
+/// whole read, and typed errors (no read) for a wrong buffer, rows out of range or a wrong shape.
+#[test]
+fn minilm_weight_rows_stream_into_a_buffer() {
+    use opml_guest_sdk::safetensors::Index;
+    struct Check;
+    impl opml_guest_sdk::Program for Check {
+        fn step(&mut self) -> opml_guest_sdk::Step {
+            let index = Index::read(model::BLOB_MODEL).unwrap();
+            let name = "encoder.layer.0.intermediate.dense.weight";
+            index.check_f32_shape(name, &[model::INTERMEDIATE, model::HIDDEN]).unwrap();
+            let err = index.check_f32_shape(name, &[model::HIDDEN, model::INTERMEDIATE]).unwrap_err();
+            assert!(err.0.contains("has shape [1536, 384], expected [384, 1536]"), "{err}");
+            let whole = index.read_f32_shaped(name, &[model::INTERMEDIATE, model::HIDDEN]).unwrap();
+            let mut buf = vec![0f32; 16 * model::HIDDEN];
+            for start in [0, 5, 1520] {
+                index.read_f32_row_range_into(name, start..start + 16, &mut buf).unwrap();
+                assert_eq!(buf, whole[start * model::HIDDEN..(start + 16) * model::HIDDEN], "rows from {start}");
+            }
+            buf.fill(7.0);
+            let err = index.read_f32_row_range_into(name, 0..16, &mut buf[..100]).unwrap_err();
+            assert!(err.0.contains("16 rows of tensor"), "{err}");
+            assert!(err.0.contains("are 6144 values, the buffer holds 100"), "{err}");
+            let err = index.read_f32_row_range_into(name, 1530..1546, &mut buf).unwrap_err();
+            assert!(err.0.contains("rows 1530..1546 of tensor"), "{err}");
+            assert!(buf.iter().all(|&v| v == 7.0), "a failed read leaves the buffer alone");
+            opml_guest_sdk::Step::Done
+        }
+    }
+    let run = opml_guest_sdk::native::run(inputs(SENTENCE), || Check);
+    assert_eq!(run.segments, 1);
+}
+
 #[test]
 fn minilm_guest_matches_native_and_reference() {
     let (native, _) = native_embedding(SENTENCE);
@@ -165,7 +275,7 @@ fn minilm_guest_matches_native_and_reference() {
 
 /// Runs the guest on `text` (which must give `tokens` tokens) with fuel metering: every segment stays under
 /// 10^9 fuel (wasmi charges these guests more fuel than the VM counts wasm instructions: 7 tokens, the embedding
-/// segment is 147M fuel and 80M instructions, a layer 52M and 31M), and the output matches native.
+/// segment is 37M fuel and 14M instructions, a layer 33M and 22M), and the output matches native.
 fn check_budget(text: &str, tokens: usize) {
     assert_eq!(tokenizer::encode(&vocab(), text, model::MAX_TOKENS).len(), tokens);
     let run = common::run(MINILM, inputs(text), true).unwrap_or_else(|e| panic!("minilm guest: {e}"));

@@ -14,6 +14,7 @@
 //!
 //! The model code is in `model.rs` and `tokenizer.rs`, which opml-guests' tests also compile natively.
 
+mod kernel;
 mod model;
 mod tokenizer;
 

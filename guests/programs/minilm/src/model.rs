@@ -39,11 +39,27 @@ fn weight(index: &Index, name: &str, shape: &[usize]) -> Tensor {
     ok(Tensor::from_vec(data, shape, &Device::Cpu))
 }
 
-/// `x W^T + b` with PyTorch-layout weights `prefix.weight` [out, in] and `prefix.bias` [out].
+/// `x W^T + b` with PyTorch-layout weights `prefix.weight` [out, in] and `prefix.bias` [out]. In the guest by
+/// the interpreter-friendly kernel (`kernel.rs`, which streams the weights through a small buffer), natively by
+/// candle's matmul.
 fn linear(index: &Index, prefix: &str, x: &Tensor, out: usize, inp: usize) -> Tensor {
-    let w = weight(index, &format!("{prefix}.weight"), &[out, inp]);
+    let (w_name, n) = (format!("{prefix}.weight"), ok(x.dim(0)));
     let b = weight(index, &format!("{prefix}.bias"), &[out]);
-    ok(ok(x.matmul(&ok(w.t()))).broadcast_add(&b))
+    #[cfg(target_arch = "wasm32")]
+    {
+        index.check_f32_shape(&w_name, &[out, inp]).unwrap_or_else(|e| panic!("minilm: {e}"));
+        let mut read_w = |rows: core::ops::Range<usize>, buf: &mut [f32]| {
+            index.read_f32_row_range_into(&w_name, rows, buf).unwrap_or_else(|e| panic!("minilm: {e}"))
+        };
+        let x = ok(ok(x.flatten_all()).to_vec1::<f32>());
+        let y = super::kernel::linear(&x, inp, &ok(b.to_vec1::<f32>()), &mut read_w);
+        ok(Tensor::from_vec(y, (n, out), &Device::Cpu))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let w = weight(index, &w_name, &[out, inp]);
+        ok(ok(ok(x.matmul(&ok(w.t()))).broadcast_add(&b)).reshape((n, out)))
+    }
 }
 
 /// Layer norm over the last dimension with `prefix.weight` and `prefix.bias` (eps 1e-12).
@@ -134,8 +150,7 @@ pub fn pool(x: &Tensor) -> Vec<f32> {
 
 /// Inputs longer than this many tokens run each encoder layer in two segments (attention, then feed-forward)
 /// instead of one, to keep every segment well under the ~10^9-instruction budget: a whole layer at 256 tokens
-/// is ~1.4e9 wasmi fuel (~0.9e9 wasm instructions), its halves ~0.6e9 and ~0.9e9 fuel; a whole layer at 128
-/// tokens ~0.65e9 fuel.
+/// is ~1.45e9 wasmi fuel, its halves ~0.66e9 and ~0.79e9 fuel; a whole layer at 128 tokens ~0.65e9 fuel.
 pub const SPLIT_LAYERS_ABOVE: usize = 128;
 
 /// Where the program is: the next segment to run.

@@ -115,8 +115,8 @@ impl Index {
         Ok(F32Tensor { shape: info.shape.clone(), data })
     }
 
-    /// Reads F32 tensor `name` checking its shape is `shape`.
-    pub fn read_f32_shaped(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
+    /// Checks that tensor `name` is F32 with shape `shape`.
+    pub fn check_f32_shape(&self, name: &str, shape: &[usize]) -> Result<(), Error> {
         let info = self.f32_info(name)?;
         if info.shape != shape {
             return Err(Error(format!(
@@ -124,6 +124,12 @@ impl Index {
                 self.blob, info.shape
             )));
         }
+        Ok(())
+    }
+
+    /// Reads F32 tensor `name` checking its shape is `shape`.
+    pub fn read_f32_shaped(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
+        self.check_f32_shape(name, shape)?;
         Ok(self.read_f32(name)?.data)
     }
 
@@ -134,6 +140,15 @@ impl Index {
             return Err(Error(format!("blob {}: tensor {name} is a scalar, it has no rows", self.blob)));
         };
         Ok((info, rows, rest.iter().product()))
+    }
+
+    /// Blob offset and number of values of the contiguous rows `rows` of F32 tensor `name`, checked.
+    fn row_range(&self, name: &str, rows: Range<usize>) -> Result<(u64, usize), Error> {
+        let (info, n_rows, row_len) = self.rows_of(name)?;
+        if rows.start > rows.end || rows.end > n_rows {
+            return Err(Error(format!("blob {}: rows {rows:?} of tensor {name} with {n_rows} rows", self.blob)));
+        }
+        Ok((self.data_start + (info.data_offsets.0 + rows.start * row_len * 4) as u64, rows.len() * row_len))
     }
 
     /// Reads rows `rows` (indices along the first dimension, any order, repeats allowed) of F32 tensor `name`,
@@ -153,13 +168,26 @@ impl Index {
 
     /// Reads the contiguous rows `rows` of F32 tensor `name`, e.g. the first `n` position embeddings.
     pub fn read_f32_row_range(&self, name: &str, rows: Range<usize>) -> Result<Vec<f32>, Error> {
-        let (info, n_rows, row_len) = self.rows_of(name)?;
-        if rows.start > rows.end || rows.end > n_rows {
-            return Err(Error(format!("blob {}: rows {rows:?} of tensor {name} with {n_rows} rows", self.blob)));
-        }
-        let mut data = vec![0f32; rows.len() * row_len];
-        let offset = self.data_start + (info.data_offsets.0 + rows.start * row_len * 4) as u64;
+        let (offset, len) = self.row_range(name, rows)?;
+        let mut data = vec![0f32; len];
         read_f32_le(self.blob, offset, &mut data);
         Ok(data)
+    }
+
+    /// Reads the contiguous rows `rows` of F32 tensor `name` into `out`, which must hold exactly those rows:
+    /// for streaming a large tensor through a small buffer that is reused (so a program's memory does not grow,
+    /// or change, by the whole tensor).
+    pub fn read_f32_row_range_into(&self, name: &str, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        let n = rows.len();
+        let (offset, len) = self.row_range(name, rows)?;
+        if out.len() != len {
+            return Err(Error(format!(
+                "blob {}: {n} rows of tensor {name} are {len} values, the buffer holds {}",
+                self.blob,
+                out.len()
+            )));
+        }
+        read_f32_le(self.blob, offset, out);
+        Ok(())
     }
 }
