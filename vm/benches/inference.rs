@@ -1,5 +1,6 @@
 //! Whole inference: the model guests in the fast engine (wasmi), with and without segment roots, against the
-//! same model code compiled natively (the SDK's native host; candle single-threaded as the guest is). Reports the
+//! same model code compiled natively (the SDK's native host; candle single-threaded as the guest is; MiniLM's
+//! linear layers natively use candle's matmul, in the guest an interpreter-friendly kernel). Reports the
 //! VM/native ratio, the commitment overhead (roots on / roots off) and the peak guest memory of a MiniLM run
 //! against the model size.
 //!
