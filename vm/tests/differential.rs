@@ -69,6 +69,7 @@ use opml_vm::fast;
 use opml_vm::guest::GuestProgram;
 use opml_vm::io::Inputs;
 use opml_vm::{Hash, Limits, NoHost, StateHasher, Status, TrapCode};
+use wasm_encoder::Encode;
 use wasmparser::{Operator, Parser, Payload};
 
 /// Cases run by default (sized for CI: well under a minute in the test profile).
@@ -163,33 +164,9 @@ fn smith_config(u: &mut Unstructured<'_>) -> arbitrary::Result<wasm_smith::Confi
     })
 }
 
-fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn leb_i32(mut v: i32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7F) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        out.push(if done { byte } else { byte | 0x80 });
-        if done {
-            return;
-        }
-    }
-}
-
 fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
     out.push(id);
-    leb_u32(body.len() as u32, out);
+    (body.len() as u32).encode(out);
     out.extend_from_slice(body);
 }
 
@@ -315,11 +292,11 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
     // The ABI arguments are in bounds except for an unknown blob when the case has no blobs.
     let i32_const = |v: u32, out: &mut Vec<u8>| {
         out.push(0x41);
-        leb_i32(v as i32, out);
+        (v as i32).encode(out);
     };
     let call = |f: u32, out: &mut Vec<u8>| {
         out.push(0x10);
-        leb_u32(f, out);
+        f.encode(out);
     };
     let mut step_body = vec![0x00];
     if let Some(read) = input_read {
@@ -327,7 +304,7 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
         let len = len % 4097 % (memory_bytes + 1);
         i32_const(blob, &mut step_body);
         step_body.push(0x42);
-        leb_i32(offset as i32, &mut step_body);
+        (offset as i32).encode(&mut step_body);
         i32_const(dst % (memory_bytes - len + 1), &mut step_body);
         i32_const(len, &mut step_body);
         call(read, &mut step_body);
@@ -343,7 +320,7 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
     call(body_func, &mut step_body);
     i32_const(rule.mask as u32, &mut step_body);
     step_body.extend_from_slice(&[0x71, 0x41, 0x00, 0x47, 0x23]);
-    leb_u32(fuel, &mut step_body);
+    fuel.encode(&mut step_body);
     i32_const(rule.threshold as u32, &mut step_body);
     step_body.extend_from_slice(&[0x4B, 0x71, 0x0B]);
 
@@ -386,18 +363,18 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
         let mut body = Vec::new();
         match &payload {
             Payload::FunctionSection(r) => {
-                leb_u32(r.count() + 1, &mut body);
+                (r.count() + 1).encode(&mut body);
                 body.extend_from_slice(&contents[count_len(contents)..]);
-                leb_u32(body_type, &mut body);
+                body_type.encode(&mut body);
             }
             Payload::ExportSection(r) => {
-                leb_u32(r.count() + 2, &mut body);
+                (r.count() + 2).encode(&mut body);
                 body.extend_from_slice(&contents[count_len(contents)..]);
                 for (name, kind, index) in [("opml_step", 0x00u8, step_func), ("memory", 0x02, 0)] {
-                    leb_u32(name.len() as u32, &mut body);
+                    (name.len() as u32).encode(&mut body);
                     body.extend_from_slice(name.as_bytes());
                     body.push(kind);
-                    leb_u32(index, &mut body);
+                    index.encode(&mut body);
                 }
             }
             Payload::GlobalSection(_) => {
@@ -417,9 +394,9 @@ fn adapt(wasm: &[u8], fuel: u32, rule: StepRule) -> Result<Vec<u8>, String> {
     }
     code_entries.push(step_body);
     let mut code = Vec::new();
-    leb_u32(code_entries.len() as u32, &mut code);
+    (code_entries.len() as u32).encode(&mut code);
     for entry in &code_entries {
-        leb_u32(entry.len() as u32, &mut code);
+        (entry.len() as u32).encode(&mut code);
         code.extend_from_slice(entry);
     }
     let mut section = Vec::new();
