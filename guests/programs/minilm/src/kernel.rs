@@ -7,8 +7,9 @@
 // per weight column per step. Here each output is a dot product along the contiguous inner dimension of both
 // operands, so nothing is packed or transposed: a tile of R weight rows by up to C tokens loads R + C vectors per
 // 4 steps of the inner dimension and does R * C multiply-adds with them, its accumulators in locals (R = 8
-// spills them in rustc's wasm and runs slower). Measured on a 7-token sentence: 201M -> 145M steps, 1.29x less
-// wasmi time; on a 40-token text about the same time as gemm, whose larger tiles are as efficient there.
+// spills them in rustc's wasm and runs slower). Measured on a 7-token sentence: 201M -> 147M steps, 1.29x less
+// wasmi time; on a 41-token text ~1.2x (1.0-1.35x across runs on a noisy machine: gemm's larger tiles do
+// better on longer inputs).
 // Natively the model uses candle's matmul (the native baseline is candle's own); this file also compiles
 // natively, with plain arrays instead of `v128`, for its tests.
 //
