@@ -87,16 +87,33 @@ async fn minilm_demo_catches_a_wrong_embedding() {
     assert!(r.honest_status.starts_with("Final"), "{}", r.honest_status);
     assert!(r.cheat_claim_invalidated && r.challenger_won_by_proof, "{}", r.outcome);
     // The cheater corrupted the state before the last segment: 8 segments at k = 8 need one segment round to
-    // find the last encoder layer (segment 6), then its ~31M steps need 9 step rounds down to its last step.
+    // find the last encoder layer (segment 6), then its ~22M steps need 9 step rounds down to its last step.
     assert_eq!(r.cheat_segments, 8);
     assert_eq!(r.segment_rounds, 1);
     assert!((8..=9).contains(&r.step_rounds), "{} step rounds", r.step_rounds);
     let (segment, step) = r.proved_step.expect("settled by a proof");
     assert_eq!(segment, 6);
-    assert!(step > 30_000_000, "the corrupted step is the segment's last ({step})");
+    let steps = segment_steps("This is an example sentence", segment);
+    assert_eq!(step, steps - 1, "the corrupted step is the segment's last (of {steps})");
     let burn = STAKE * u64::from(BURN_BPS) / 10_000;
     let after: Vec<u64> = r.balances.iter().map(|b| b.2).collect();
     assert_eq!(after, [DEPOSIT - 2 * REWARD, DEPOSIT + REWARD, DEPOSIT - STAKE, DEPOSIT + STAKE - burn]);
     let max = r.instructions["play"].2;
     assert!(max < 10_000_000, "a move took {max} instructions");
+}
+
+/// The stepper's step count of segment `segment` (0-based) of the MiniLM guest on `text`.
+fn segment_steps(text: &str, segment: u64) -> u64 {
+    use opml_vm::{Limits, NoHost, Status, guest::GuestProgram, io::Inputs};
+    let model = opml_prover::model::find("minilm").unwrap();
+    let blobs = opml_prover::model::blobs(model, text).unwrap();
+    let program = GuestProgram::new(model.wasm).unwrap();
+    let mut m = program.machine(std::sync::Arc::new(Inputs::new(blobs)), Limits::default()).unwrap();
+    for _ in 0..segment {
+        m.run(&mut NoHost, u64::MAX).unwrap();
+        assert_eq!(m.status(), Status::Idle);
+    }
+    let start = m.steps();
+    m.run(&mut NoHost, u64::MAX).unwrap();
+    m.steps() - start
 }
